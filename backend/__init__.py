@@ -1,0 +1,1 @@
+"""KazSat ground-segment monitor: ingest, storage, limits, alerts and the HTTP API."""

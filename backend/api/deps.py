@@ -1,0 +1,53 @@
+"""Dependencies shared by the routes: the services, the caller, JSON responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, HTTPException, Request, Response
+
+from backend.services import Services
+from backend.tokens import Principal
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def caller(request: Request) -> Principal:
+    """The principal behind `Authorization: Token <token>` (or Bearer); 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        raise HTTPException(401, "missing token: send 'Authorization: Token <token>'",
+                            headers={"WWW-Authenticate": "Token"})
+    principal = get_services(request).tokens.verify(token.strip())
+    if principal is None:
+        raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Token"})
+    return principal
+
+
+def require(permission: str):  # noqa: ANN201
+    def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        if not principal.may(permission):
+            raise HTTPException(403, f"role {principal.role!r} may not {permission}")
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("read"))]
+Writer = Annotated[Principal, Depends(require("write"))]
+
+
+class OrjsonResponse(Response):
+    """JSON through orjson: about 15x FastAPI's default encoder here (PERFORMANCE.md)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)

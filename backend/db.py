@@ -1,0 +1,199 @@
+"""The SQL database: engine, every table, and the schema version with its migrations.
+
+Relational state (series registry, tokens, alerts, outbox, audit, limit overrides) lives
+here whatever the time-series store is; the SQL store keeps samples and rollups here too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Engine, Float, ForeignKey, Index, Integer, MetaData, String,
+    Table, Text, UniqueConstraint, create_engine, event, inspect, select, text,
+)
+
+log = logging.getLogger(__name__)
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+# A series is (satellite?, station?, parameter); '' stands for "none" so the key is unique.
+series = Table(
+    "series", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("satellite", String(32), nullable=False),
+    Column("station", String(32), nullable=False),
+    Column("parameter", String(64), nullable=False),
+    UniqueConstraint("satellite", "station", "parameter"),
+)
+
+samples = Table(
+    "samples", metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("t", BigInteger, primary_key=True),  # ns since the epoch, UTC
+    Column("value", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per (level, series, bucket): level is the bucket width in seconds (60, 600, ...).
+rollups = Table(
+    "rollups", metadata,
+    Column("level", Integer, primary_key=True),
+    Column("series_id", Integer, primary_key=True),
+    Column("bucket_t", BigInteger, primary_key=True),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_t", BigInteger, nullable=False),
+    Column("first", Float, nullable=False),
+    Column("last_t", BigInteger, nullable=False),
+    Column("last", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+latest = Table(
+    "latest", metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("t", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 of the token
+    Column("role", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("series_id", Integer, ForeignKey("series.id"), nullable=False),
+    Column("severity", String(16), nullable=False),  # the highest reached while active
+    Column("state", String(16), nullable=False),  # warning | critical | nominal (cleared)
+    Column("value", Text, nullable=False),  # the value that raised or escalated it, as text
+    Column("limit_text", Text, nullable=False),
+    Column("raised_t", BigInteger, nullable=False),
+    Column("updated_t", BigInteger, nullable=False),
+    Column("cleared_t", BigInteger),
+    Column("acked_by", String(128)),
+    Column("acked_t", BigInteger),
+    Column("ack_comment", Text),
+    Column("shelved_until_t", BigInteger),
+    Column("shelved_by", String(128)),
+)
+Index("alerts_active", alerts.c.cleared_t, alerts.c.series_id)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id")),
+    Column("recipients", Text, nullable=False),  # comma-separated
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("created_t", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_t", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("sent_t", BigInteger),
+)
+Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("t", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+limit_overrides = Table(
+    "limit_overrides", metadata,
+    Column("parameter", String(64), primary_key=True),
+    Column("limits_json", Text, nullable=False),
+    Column("changed_by", String(128), nullable=False),
+    Column("changed_t", BigInteger, nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the per-connection settings each backend needs."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            # WAL lets readers run beside the one writer; FULL makes a commit survive power
+            # loss too, and costs nothing measurable at thousands of rows per transaction.
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see `begin_write`)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn) -> None:  # noqa: ANN001
+            # A writer takes the lock up front (IMMEDIATE), so two writers queue on the busy
+            # timeout instead of failing; readers (see `reader`) never wait for a writer.
+            readonly = conn.get_execution_options().get("readonly")
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite it never takes the write lock."""
+    return engine.execution_options(readonly=True)
+
+
+# Each migration takes a connection inside a transaction; append, never edit.
+MIGRATIONS: list[Callable] = [
+    lambda conn: metadata.create_all(conn, checkfirst=True),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(engine: Engine) -> int:
+    if not inspect(engine).has_table("schema_version"):
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(select(schema_version.c.version).order_by(
+            schema_version.c.version.desc()).limit(1)).scalar() or 0
+
+
+def upgrade(engine: Engine) -> int:
+    """Apply pending migrations in order; return the version reached."""
+    import time
+
+    version = current_version(engine)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema {version} is newer than this program's "
+                           f"{SCHEMA_VERSION}: upgrade the program")
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        with engine.begin() as conn:
+            MIGRATIONS[number - 1](conn)
+            conn.execute(schema_version.insert().values(version=number,
+                                                        applied_at=time.time_ns()))
+        log.info("database migrated to schema version %d", number)
+    return SCHEMA_VERSION
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

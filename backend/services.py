@@ -1,0 +1,62 @@
+"""Everything the running backend holds, built once at start from the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from backend import db
+from backend.ingest import Ingestor
+from backend.limits import LimitChecker
+from backend.mission import Limits, Mission, load_mission
+from backend.series import SeriesRegistry
+from backend.settings import Settings
+from backend.store.base import TelemetryStore
+from backend.store.sql import SqlStore
+from backend.tokens import TokenCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    mission: Mission
+    registry: SeriesRegistry
+    store: TelemetryStore
+    ingestor: Ingestor
+    limits: LimitChecker
+    tokens: TokenCache
+
+    def close(self) -> None:
+        self.store.close()
+        self.engine.dispose()
+
+
+def open_database(settings: Settings) -> Engine:
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.sql_url())
+    db.upgrade(engine)
+    return engine
+
+
+def build_services(settings: Settings) -> Services:
+    mission = load_mission(settings.mission_file)
+    engine = open_database(settings)
+    registry = SeriesRegistry(engine, mission)
+    store = SqlStore(engine)
+    with db.reader(engine).connect() as conn:
+        overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
+                     for r in conn.execute(select(db.limit_overrides))}
+    checker = LimitChecker(registry.by_id, overrides)
+    checker.prime(store.latest(), {})
+    log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
+             len(mission.satellites), len(mission.stations), len(mission.parameters),
+             len(registry.by_id))
+    return Services(settings, engine, mission, registry, store,
+                    Ingestor(mission, registry, settings.max_future_s), checker,
+                    TokenCache(engine))

@@ -1,0 +1,1 @@
+"""Time-series stores: one interface (`base.TelemetryStore`), one implementation per kind."""

@@ -1,0 +1,312 @@
+"""The SQL time-series store (SQLite, PostgreSQL) on SQLAlchemy Core.
+
+Raw samples sit in `samples` keyed on (series_id, t); `rollups` holds min, max, sum, count,
+first and last per series for each level in LEVELS_S, kept current in the same transaction
+as the samples; `latest` holds each series' newest sample. Hot paths use the driver's
+executemany through `exec_driver_sql` with tuples: about 2.5x SQLAlchemy's insert() with
+dicts on this machine (PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from backend import db
+from backend.store.base import (
+    LEVEL_NAMES, LEVELS_S, NS, Batch, Buckets, RangeResult, StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.reader = db.reader(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._lock = threading.Lock()  # one writer at a time in this process
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        least, greatest = ("min", "max") if self._sqlite else ("LEAST", "GREATEST")
+        self._sql_insert = (f"INSERT INTO samples (series_id, t, value) VALUES ({mark}, {mark}, "
+                            f"{mark}) ON CONFLICT (series_id, t) DO NOTHING")
+        self._sql_rollup = (
+            "INSERT INTO rollups (level, series_id, bucket_t, min, max, sum, count, first_t, "
+            f"first, last_t, last) VALUES ({', '.join([mark] * 11)}) "
+            "ON CONFLICT (level, series_id, bucket_t) DO UPDATE SET "
+            f"min = {least}(rollups.min, excluded.min), max = {greatest}(rollups.max, excluded.max), "
+            "sum = rollups.sum + excluded.sum, count = rollups.count + excluded.count, "
+            "first = CASE WHEN excluded.first_t < rollups.first_t THEN excluded.first "
+            "ELSE rollups.first END, "
+            f"first_t = {least}(rollups.first_t, excluded.first_t), "
+            "last = CASE WHEN excluded.last_t >= rollups.last_t THEN excluded.last "
+            "ELSE rollups.last END, "
+            f"last_t = {greatest}(rollups.last_t, excluded.last_t)")
+        self._sql_latest = (
+            f"INSERT INTO latest (series_id, t, value) VALUES ({mark}, {mark}, {mark}) "
+            "ON CONFLICT (series_id) DO UPDATE SET t = excluded.t, value = excluded.value "
+            "WHERE excluded.t > latest.t")
+        self._latest_t = self._load_latest_times()
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> Batch:
+        if not batch:
+            return batch
+        with self._lock:
+            try:
+                try:
+                    stored = self._write_once(batch)
+                except _StaleCache:
+                    self._latest_t = self._load_latest_times()
+                    stored = self._write_once(batch)
+            except (OperationalError, DBAPIError) as exc:
+                self._latest_t = self._load_latest_times_quietly()
+                raise StoreUnavailable(_reason(exc)) from exc
+            for sid, t in _newest_per_series(stored).items():
+                if t > self._latest_t.get(sid, -1):
+                    self._latest_t[sid] = t
+        return stored
+
+    def _write_once(self, batch: Batch) -> Batch:
+        with self.engine.begin() as conn:
+            stored = self._insert_samples(conn, batch)
+            if stored:
+                self._upsert_rollups(conn, stored)
+                self._upsert_latest(conn, stored)
+        return stored
+
+    def _insert_samples(self, conn, batch: Batch) -> Batch:  # noqa: ANN001
+        keys = list(zip(batch.series_ids, batch.times))
+        if len(set(keys)) != len(keys):  # repeats inside the batch: the first one stands
+            first = dict(zip(reversed(keys), reversed(batch.values)))
+            batch = Batch([k[0] for k in first], [k[1] for k in first], list(first.values()))
+        latest_t = self._latest_t
+        fresh = Batch()
+        late = []
+        for sid, t, v in zip(batch.series_ids, batch.times, batch.values):
+            if t > latest_t.get(sid, -1):
+                fresh.series_ids.append(sid)
+                fresh.times.append(t)
+                fresh.values.append(v)
+            else:
+                late.append((sid, t, v))
+        rows = list(zip(fresh.series_ids, fresh.times, fresh.values))
+        if rows:
+            inserted = conn.exec_driver_sql(self._sql_insert, rows).rowcount
+            if inserted != len(rows):
+                # Another process stored some of these: roll back, reload, sort them again.
+                raise _StaleCache
+        for row in late:  # out-of-order or resent samples: rare, one at a time
+            if conn.exec_driver_sql(self._sql_insert, row).rowcount == 1:
+                fresh.series_ids.append(row[0])
+                fresh.times.append(row[1])
+                fresh.values.append(row[2])
+        return fresh
+
+    def _upsert_rollups(self, conn, batch: Batch) -> None:  # noqa: ANN001
+        rows = []
+        for level_s in LEVELS_S:
+            rows += rollup_rows(batch, level_s)
+        conn.exec_driver_sql(self._sql_rollup, rows)
+
+    def _upsert_latest(self, conn, batch: Batch) -> None:  # noqa: ANN001
+        newest: dict[int, tuple[int, float]] = {}
+        for sid, t, v in zip(batch.series_ids, batch.times, batch.values):
+            if sid not in newest or t > newest[sid][0]:
+                newest[sid] = (t, v)
+        conn.exec_driver_sql(self._sql_latest, [(s, t, v) for s, (t, v) in newest.items()])
+
+    def _load_latest_times(self) -> dict[int, int]:
+        with self.reader.connect() as conn:
+            return dict(conn.execute(select(db.latest.c.series_id, db.latest.c.t)).all())
+
+    def _load_latest_times_quietly(self) -> dict[int, int]:
+        try:
+            return self._load_latest_times()
+        except (OperationalError, DBAPIError):
+            return self._latest_t
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def latest(self) -> dict[int, tuple[int, float]]:
+        with self._reading() as conn:
+            rows = conn.execute(select(db.latest.c.series_id, db.latest.c.t, db.latest.c.value))
+            return {sid: (t, v) for sid, t, v in rows}
+
+    def at(self, t_ns: int) -> dict[int, tuple[int, float]]:
+        s = db.samples.c
+        query = (select(s.t, s.value).where(s.series_id == bindparam("sid"), s.t <= t_ns)
+                 .order_by(s.t.desc()).limit(1))
+        out = {}
+        with self._reading() as conn:
+            for sid in conn.execute(select(db.series.c.id)).scalars():
+                row = conn.execute(query, {"sid": sid}).first()
+                if row is not None:
+                    out[sid] = (row[0], row[1])
+        return out
+
+    def range(self, series_id: int, start_ns: int, end_ns: int, max_points: int) -> RangeResult:
+        s = db.samples.c
+        with self._reading() as conn:
+            raw = conn.execute(
+                select(s.t, s.value)
+                .where(s.series_id == series_id, s.t >= start_ns, s.t < end_ns)
+                .order_by(s.t).limit(max_points + 1)).all()
+            if len(raw) <= max_points:
+                return RangeResult("raw", None, [r[0] for r in raw], values=[r[1] for r in raw])
+            width, level = bucket_width(end_ns - start_ns, max_points)
+            buckets = self._buckets(conn, series_id, start_ns, end_ns, width, level)
+        name = LEVEL_NAMES[level // NS] if level else "raw"
+        return RangeResult(name, width / NS, buckets.times, buckets=buckets)
+
+    def _buckets(self, conn, sid: int, start: int, end: int, width: int,  # noqa: ANN001
+                 level: int) -> Buckets:
+        """Buckets [k*width, (k+1)*width) clipped to [start, end): whole buckets from one
+        query on `level`, the partial first and last from finer levels, so all are exact."""
+        first_whole = -(-start // width) * width
+        last_whole = end // width * width
+        parts: dict[int, tuple] = {}
+        if first_whole < last_whole:
+            for k, mn, mx, sm, n in self._grouped(conn, sid, first_whole, last_whole, width, level):
+                parts[k * width] = (mn, mx, sm, n)
+        if start < min(first_whole, end):
+            parts[start // width * width] = self._span(conn, sid, start, min(first_whole, end))
+        if max(last_whole, start) < end and last_whole >= first_whole:
+            parts[last_whole] = self._span(conn, sid, last_whole, end)
+        times = sorted(k for k, v in parts.items() if v and v[3])
+        rows = [parts[k] for k in times]
+        return Buckets(times, [r[0] for r in rows], [r[1] for r in rows],
+                       [r[2] / r[3] for r in rows], [int(r[3]) for r in rows])
+
+    def _grouped(self, conn, sid: int, a: int, b: int, width: int, level: int) -> list:  # noqa: ANN001
+        if level == 0:
+            sql = ("SELECT t / :w AS k, min(value), max(value), sum(value), count(*) FROM samples "
+                   "WHERE series_id = :sid AND t >= :a AND t < :b GROUP BY k ORDER BY k")
+            params = {"w": width, "sid": sid, "a": a, "b": b}
+        else:
+            sql = ("SELECT bucket_t / :w AS k, min(min), max(max), sum(sum), sum(count) "
+                   "FROM rollups WHERE level = :lvl AND series_id = :sid AND bucket_t >= :a "
+                   "AND bucket_t < :b GROUP BY k ORDER BY k")
+            params = {"w": width, "lvl": level // NS, "sid": sid, "a": a, "b": b}
+        return conn.execute(text(sql), params).all()
+
+    def _span(self, conn, sid: int, a: int, b: int) -> tuple | None:  # noqa: ANN001
+        """(min, max, sum, count) over [a, b) exactly: the coarsest level's whole buckets
+        inside, then the two leftover edges from the next finer level, down to raw."""
+        for level_s in reversed(LEVELS_S):
+            w = level_s * NS
+            lo, hi = -(-a // w) * w, b // w * w
+            if lo < hi:
+                inner = self._grouped(conn, sid, lo, hi, hi - lo, level_s * NS)
+                pieces = [tuple(r[1:]) for r in inner]
+                pieces += [self._span(conn, sid, a, lo), self._span(conn, sid, hi, b)]
+                return _combine(pieces)
+        rows = self._grouped(conn, sid, a, b, b - a, 0) if a < b else []
+        return _combine([tuple(r[1:]) for r in rows])
+
+    def export(self, series_ids: list[int], start_ns: int, end_ns: int,
+               level_s: int | None) -> Iterator[tuple]:
+        for sid in series_ids:
+            with self._reading() as conn:
+                if level_s is None:
+                    sql = ("SELECT series_id, t, value FROM samples WHERE series_id = :sid "
+                           "AND t >= :a AND t < :b ORDER BY t")
+                    params = {"sid": sid, "a": start_ns, "b": end_ns}
+                else:
+                    sql = ("SELECT series_id, bucket_t, min, max, sum / count, count, first, last "
+                           "FROM rollups WHERE level = :lvl AND series_id = :sid "
+                           "AND bucket_t >= :a AND bucket_t < :b ORDER BY bucket_t")
+                    params = {"lvl": level_s, "sid": sid, "a": start_ns, "b": end_ns}
+                result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                    text(sql), params)
+                yield from (tuple(r) for r in result)
+
+    def rebuild_rollups(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop and recompute every rollup from raw samples, series by series."""
+        with self.reader.connect() as conn:
+            sids = list(conn.execute(select(db.series.c.id)).scalars())
+        written = 0
+        with self._lock:
+            for i, sid in enumerate(sids):
+                with self.engine.begin() as conn:
+                    conn.execute(db.rollups.delete().where(db.rollups.c.series_id == sid))
+                    rows = conn.execute(text("SELECT t, value FROM samples WHERE series_id = :sid"),
+                                        {"sid": sid}).all()
+                    if rows:
+                        batch = Batch([sid] * len(rows), [r[0] for r in rows], [r[1] for r in rows])
+                        self._upsert_rollups(conn, batch)
+                        written += len(rows)
+                if progress:
+                    progress(i + 1, len(sids))
+        return written
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _reading(self):  # noqa: ANN202
+        try:
+            return self.reader.connect()
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreUnavailable(_reason(exc)) from exc
+
+
+class _StaleCache(Exception):
+    """The in-memory latest times were behind the database."""
+
+
+def bucket_width(span_ns: int, max_points: int) -> tuple[int, int]:
+    """(bucket width, rollup level) in ns for at most max_points buckets over span_ns.
+    The width is a whole multiple of the level, so bucket edges fall on rollup edges."""
+    need = -(-span_ns // max(max_points - 1, 1))
+    level = 0
+    for level_s in LEVELS_S:
+        if level_s * NS <= need:
+            level = level_s * NS
+    width = -(-need // level) * level if level else max(need, 1)
+    return width, level
+
+
+def rollup_rows(batch: Batch, level_s: int) -> list[tuple]:
+    """Per (series, bucket) aggregates of one batch, as rollup upsert rows."""
+    sids = np.asarray(batch.series_ids, dtype=np.int64)
+    ts = np.asarray(batch.times, dtype=np.int64)
+    vs = np.asarray(batch.values, dtype=np.float64)
+    width = level_s * NS
+    order = np.lexsort((ts, sids))
+    sids, ts, vs = sids[order], ts[order], vs[order]
+    buckets = ts // width * width
+    edge = np.flatnonzero((sids[1:] != sids[:-1]) | (buckets[1:] != buckets[:-1])) + 1
+    starts = np.concatenate(([0], edge))
+    ends = np.concatenate((edge, [len(ts)])) - 1
+    return list(zip(
+        [level_s] * len(starts), sids[starts].tolist(), buckets[starts].tolist(),
+        np.minimum.reduceat(vs, starts).tolist(), np.maximum.reduceat(vs, starts).tolist(),
+        np.add.reduceat(vs, starts).tolist(), (ends - starts + 1).tolist(),
+        ts[starts].tolist(), vs[starts].tolist(), ts[ends].tolist(), vs[ends].tolist()))
+
+
+def _combine(pieces: list) -> tuple | None:
+    pieces = [p for p in pieces if p and p[3]]
+    if not pieces:
+        return None
+    return (min(p[0] for p in pieces), max(p[1] for p in pieces),
+            sum(p[2] for p in pieces), sum(p[3] for p in pieces))
+
+
+def _newest_per_series(batch: Batch) -> dict[int, int]:
+    newest: dict[int, int] = {}
+    for sid, t in zip(batch.series_ids, batch.times):
+        if t > newest.get(sid, -1):
+            newest[sid] = t
+    return newest
+
+
+def _reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return f"the store is unavailable: {text}"
