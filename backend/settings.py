@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.
     ingest_token: str = Field(default="", repr=False)
     viewer_token: str = Field(default="", repr=False)
+    operator_token: str = Field(default="", repr=False)
+    engineer_token: str = Field(default="", repr=False)
 
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'kazsat.db').resolve()}"

@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         app.state.services = build_services(settings)
-        log.info("API ready on %s (store %s)", settings.api_url, settings.sql_url().split("?")[0])
+        log.info("API ready (store %s)", settings.sql_url().split("?")[0])
         yield
         app.state.services.close()
 
