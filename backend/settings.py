@@ -25,6 +25,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 32 * 1024 * 1024  # an ingest body (after gzip) larger than this is 413
     max_future_s: int = 86_400  # samples further ahead than this are refused
+    check_limits: bool = True  # off only to measure what limit checking costs
 
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.
     ingest_token: str = Field(default="", repr=False)
