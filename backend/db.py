@@ -10,8 +10,24 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Engine, Float, ForeignKey, Index, Integer, MetaData, String,
-    Table, Text, UniqueConstraint, create_engine, event, inspect, select, text,
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
 )
 
 log = logging.getLogger(__name__)
@@ -75,13 +91,20 @@ tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+# One row per alert: a series' breach from raise to clear (kind "limit"), or an entity
+# whose telemetry stopped (kind "stale": series_id and parameter are NULL). Entity names
+# are copied in so listing and filtering need no join.
 alerts = Table(
     "alerts", metadata,
     Column("id", Integer, primary_key=True),
-    Column("series_id", Integer, ForeignKey("series.id"), nullable=False),
-    Column("severity", String(16), nullable=False),  # the highest reached while active
-    Column("state", String(16), nullable=False),  # warning | critical | nominal (cleared)
-    Column("value", Text, nullable=False),  # the value that raised or escalated it, as text
+    Column("kind", String(16), nullable=False),  # limit | stale
+    Column("series_id", Integer, ForeignKey("series.id")),
+    Column("satellite", String(32)),
+    Column("station", String(32)),
+    Column("parameter", String(64)),
+    Column("severity", String(16), nullable=False),  # the highest reached while open
+    Column("state", String(16), nullable=False),  # warning | critical | stale | cleared
+    Column("value", Float),  # the stored (encoded) value that raised or last moved it
     Column("limit_text", Text, nullable=False),
     Column("raised_t", BigInteger, nullable=False),
     Column("updated_t", BigInteger, nullable=False),
@@ -92,22 +115,29 @@ alerts = Table(
     Column("shelved_until_t", BigInteger),
     Column("shelved_by", String(128)),
 )
-Index("alerts_active", alerts.c.cleared_t, alerts.c.series_id)
+Index("alerts_open", alerts.c.cleared_t, alerts.c.series_id)
+Index("alerts_raised", alerts.c.raised_t)
 
+# Alert email, written in the same transaction as the alert change it reports. The
+# message (recipients, subject, bodies, Message-ID, Date) is fixed here, so a resend after
+# a crash is the same message. sent_t is set only after the SMTP server accepted it.
 outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True),
     Column("message_id", String(255), nullable=False, unique=True),
     Column("alert_id", Integer, ForeignKey("alerts.id")),
+    Column("kind", String(16), nullable=False),  # raised | escalated | cleared
     Column("recipients", Text, nullable=False),  # comma-separated
     Column("subject", Text, nullable=False),
     Column("body_text", Text, nullable=False),
     Column("body_html", Text, nullable=False),
+    Column("in_reply_to", String(255)),  # Message-ID of the alert's first message
     Column("created_t", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_t", BigInteger, nullable=False),
     Column("last_error", Text),
     Column("sent_t", BigInteger),
+    Column("failed_t", BigInteger),  # refused for good (5xx every attempt); never retried
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
 
@@ -136,7 +166,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        def _pragmas(dbapi_conn, _record) -> None:
             # WAL lets readers run beside the one writer; FULL makes a commit survive power
             # loss too, and costs nothing measurable at thousands of rows per transaction.
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see `begin_write`)
@@ -147,7 +177,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(conn) -> None:  # noqa: ANN001
+        def _begin(conn) -> None:
             # A writer takes the lock up front (IMMEDIATE), so two writers queue on the busy
             # timeout instead of failing; readers (see `reader`) never wait for a writer.
             readonly = conn.get_execution_options().get("readonly")

@@ -37,14 +37,16 @@ class Line(NamedTuple):
 def parse_lines(body: str, precision: str = "ns") -> Iterator[Line]:
     """Yield each data line of a body; raise LineError at the first malformed one."""
     scale = PRECISION_NS[precision]
+    keys_seen: set[str] = set()  # each distinct series key is checked once per body
     for number, raw in enumerate(body.split("\n"), start=1):
         line = raw.rstrip("\r")
         if not line or line.lstrip().startswith("#") or line.isspace():
             continue
         parsed = _fast(line) if "\\" not in line else None
         key, fields, stamp = parsed or _slow(line, number)
-        if not fields:
-            raise LineError(number, "no fields")
+        if key not in keys_seen:
+            parse_key(key, number)
+            keys_seen.add(key)
         yield Line(number, key, [(k, _value(v, k, number)) for k, v in fields],
                    _time(stamp, scale, number))
 

@@ -176,9 +176,12 @@ def load_mission(path: Path) -> Mission:
         except (ValidationError, TypeError) as exc:
             raise MissionError(f"{path}: {kind} {entry_id!r}: {exc}") from exc
 
-    satellites = {k: build("satellite", Satellite, k, v) for k, v in raw.get("satellites", {}).items()}
-    stations = {k: build("station", Station, k, v) for k, v in raw.get("stations", {}).items()}
-    subsystems = {k: build("subsystem", Subsystem, k, v) for k, v in raw.get("subsystems", {}).items()}
+    def section(name: str, model: type[BaseModel]) -> dict:
+        return {k: build(name, model, k, v) for k, v in (raw.get(f"{name}s") or {}).items()}
+
+    satellites = section("satellite", Satellite)
+    stations = section("station", Station)
+    subsystems = section("subsystem", Subsystem)
     if not satellites or not stations:
         raise MissionError(f"{path}: at least one satellite and one station are needed")
     max_transponders = max(s.transponders for s in satellites.values())

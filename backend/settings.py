@@ -13,7 +13,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAZSAT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path("data")
-    database_url: str = ""  # SQL for relational state and the SQL store; default: SQLite in data_dir
+    # SQL for relational state and the SQL store; default: SQLite in data_dir
+    database_url: str = ""
     mission_file: Path = PACKAGE_DIR / "mission.yaml"
 
     api_host: str = "127.0.0.1"

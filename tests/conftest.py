@@ -8,7 +8,7 @@ from tests.stack import Stack
 
 
 @pytest.fixture
-def stack(tmp_path) -> Iterator[Stack]:  # noqa: ANN001
+def stack(tmp_path) -> Iterator[Stack]:
     """A running API over a fresh SQLite file, with a token for every role."""
     s = Stack(tmp_path / "data")
     s.start_api()

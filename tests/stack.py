@@ -12,6 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from backend.services import open_database
+from backend.settings import Settings
+from backend.tokens import ROLES, create_token
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,10 +25,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_token(env: dict[str, str], role: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "backend", "token", "create", "--role", role],
-                         env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+def make_tokens(settings: Settings) -> dict[str, str]:
+    """One token per role, made in this process (what `kazsat token create` does)."""
+    engine = open_database(settings)
+    try:
+        return {role: create_token(engine, role, f"test {role}") for role in ROLES}
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -37,9 +44,9 @@ class Process:
     proc: subprocess.Popen | None = None
 
     def start(self) -> Process:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the file
+            self.proc = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def stop(self, kill: bool = False) -> None:
@@ -89,8 +96,8 @@ class Stack:
 
     def make_tokens(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for role in ("ingest", "viewer", "operator", "engineer"):
-            self.tokens[role] = make_token(self.env, role)
+        url = self.extra_env.get("KAZSAT_DATABASE_URL", "")
+        self.tokens.update(make_tokens(Settings(data_dir=self.data_dir, database_url=url)))
 
     def start_api(self) -> None:
         if not self.tokens:

@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         app.state.services = build_services(settings)
         log.info("API ready (store %s)", settings.sql_url().split("?")[0])
         yield

@@ -31,7 +31,7 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def require(permission: str):  # noqa: ANN201
+def require(permission: str):
     def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
         if not principal.may(permission):
             raise HTTPException(403, f"role {principal.role!r} may not {permission}")

@@ -19,7 +19,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backend import db
 from backend.store.base import (
-    LEVEL_NAMES, LEVELS_S, NS, Batch, Buckets, RangeResult, StoreUnavailable,
+    LEVEL_NAMES,
+    LEVELS_S,
+    NS,
+    Batch,
+    Buckets,
+    RangeResult,
+    StoreUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +45,8 @@ class SqlStore:
             "INSERT INTO rollups (level, series_id, bucket_t, min, max, sum, count, first_t, "
             f"first, last_t, last) VALUES ({', '.join([mark] * 11)}) "
             "ON CONFLICT (level, series_id, bucket_t) DO UPDATE SET "
-            f"min = {least}(rollups.min, excluded.min), max = {greatest}(rollups.max, excluded.max), "
+            f"min = {least}(rollups.min, excluded.min), "
+            f"max = {greatest}(rollups.max, excluded.max), "
             "sum = rollups.sum + excluded.sum, count = rollups.count + excluded.count, "
             "first = CASE WHEN excluded.first_t < rollups.first_t THEN excluded.first "
             "ELSE rollups.first END, "
@@ -81,7 +88,7 @@ class SqlStore:
                 self._upsert_latest(conn, stored)
         return stored
 
-    def _insert_samples(self, conn, batch: Batch) -> Batch:  # noqa: ANN001
+    def _insert_samples(self, conn, batch: Batch) -> Batch:
         keys = list(zip(batch.series_ids, batch.times))
         if len(set(keys)) != len(keys):  # repeats inside the batch: the first one stands
             first = dict(zip(reversed(keys), reversed(batch.values)))
@@ -109,13 +116,13 @@ class SqlStore:
                 fresh.values.append(row[2])
         return fresh
 
-    def _upsert_rollups(self, conn, batch: Batch) -> None:  # noqa: ANN001
+    def _upsert_rollups(self, conn, batch: Batch) -> None:
         rows = []
         for level_s in LEVELS_S:
             rows += rollup_rows(batch, level_s)
         conn.exec_driver_sql(self._sql_rollup, rows)
 
-    def _upsert_latest(self, conn, batch: Batch) -> None:  # noqa: ANN001
+    def _upsert_latest(self, conn, batch: Batch) -> None:
         newest: dict[int, tuple[int, float]] = {}
         for sid, t, v in zip(batch.series_ids, batch.times, batch.values):
             if sid not in newest or t > newest[sid][0]:
@@ -165,7 +172,7 @@ class SqlStore:
         name = LEVEL_NAMES[level // NS] if level else "raw"
         return RangeResult(name, width / NS, buckets.times, buckets=buckets)
 
-    def _buckets(self, conn, sid: int, start: int, end: int, width: int,  # noqa: ANN001
+    def _buckets(self, conn, sid: int, start: int, end: int, width: int,
                  level: int) -> Buckets:
         """Buckets [k*width, (k+1)*width) clipped to [start, end): whole buckets from one
         query on `level`, the partial first and last from finer levels, so all are exact."""
@@ -184,7 +191,7 @@ class SqlStore:
         return Buckets(times, [r[0] for r in rows], [r[1] for r in rows],
                        [r[2] / r[3] for r in rows], [int(r[3]) for r in rows])
 
-    def _grouped(self, conn, sid: int, a: int, b: int, width: int, level: int) -> list:  # noqa: ANN001
+    def _grouped(self, conn, sid: int, a: int, b: int, width: int, level: int) -> list:
         if level == 0:
             sql = ("SELECT t / :w AS k, min(value), max(value), sum(value), count(*) FROM samples "
                    "WHERE series_id = :sid AND t >= :a AND t < :b GROUP BY k ORDER BY k")
@@ -196,7 +203,7 @@ class SqlStore:
             params = {"w": width, "lvl": level // NS, "sid": sid, "a": a, "b": b}
         return conn.execute(text(sql), params).all()
 
-    def _span(self, conn, sid: int, a: int, b: int) -> tuple | None:  # noqa: ANN001
+    def _span(self, conn, sid: int, a: int, b: int) -> tuple | None:
         """(min, max, sum, count) over [a, b) exactly: the coarsest level's whole buckets
         inside, then the two leftover edges from the next finer level, down to raw."""
         for level_s in reversed(LEVELS_S):
@@ -249,7 +256,7 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _reading(self):  # noqa: ANN202
+    def _reading(self):
         try:
             return self.reader.connect()
         except (OperationalError, DBAPIError) as exc:
@@ -288,7 +295,8 @@ def rollup_rows(batch: Batch, level_s: int) -> list[tuple]:
         [level_s] * len(starts), sids[starts].tolist(), buckets[starts].tolist(),
         np.minimum.reduceat(vs, starts).tolist(), np.maximum.reduceat(vs, starts).tolist(),
         np.add.reduceat(vs, starts).tolist(), (ends - starts + 1).tolist(),
-        ts[starts].tolist(), vs[starts].tolist(), ts[ends].tolist(), vs[ends].tolist()))
+        ts[starts].tolist(), vs[starts].tolist(), ts[ends].tolist(), vs[ends].tolist(),
+        strict=True))
 
 
 def _combine(pieces: list) -> tuple | None:
