@@ -33,7 +33,7 @@ def _column(p: ParamSpec | None, v: np.ndarray) -> tuple[str, list]:
         return "%di", v.tolist()
     if v.dtype.kind in "US":
         return "%s", [f'"{_escape_str(x)}"' for x in v.tolist()]
-    decimals = p.decimals if p else 6
+    decimals = p.decimals if p else 5
     if decimals >= 6:  # tiny numbers (bit-error rate): keep significant digits
         return "%.4e", v.tolist()
     return f"%.{decimals + 1}f", v.tolist()
@@ -41,18 +41,25 @@ def _column(p: ParamSpec | None, v: np.ndarray) -> tuple[str, list]:
 
 def lines(blocks: list[Block], params: dict[str, ParamSpec]) -> Iterator[tuple[list[str], int]]:
     """(lines, field values in them) for each measurement and entity, in time order."""
+    for ls, counts in _lines_counted(blocks, params):
+        yield ls, int(counts.sum())
+
+
+def _lines_counted(
+    blocks: list[Block], params: dict[str, ParamSpec]
+) -> Iterator[tuple[list[str], np.ndarray]]:
+    """(lines, field values of each line) for each measurement and entity."""
     groups: dict[tuple, list[Block]] = defaultdict(list)
     for b in blocks:
         groups[(b.measurement, tuple(b.tags.items()))].append(b)
     for (meas, tags), bl in groups.items():
         prefix = escape_key(meas) + "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in tags)
         bl = [b for b in bl if len(b.times) and b.fields]
-        if not bl:
-            continue
         if len(bl) == 1:
-            yield _format(prefix, bl[0], params), bl[0].values
-            continue
-        yield _merged(prefix, bl, params), sum(b.values for b in bl)
+            b = bl[0]
+            yield _format(prefix, b, params), np.full(len(b.times), len(b.fields))
+        elif bl:
+            yield _merged(prefix, bl, params)
 
 
 def _format(prefix: str, b: Block, params: dict[str, ParamSpec]) -> list[str]:
@@ -66,14 +73,18 @@ def _format(prefix: str, b: Block, params: dict[str, ParamSpec]) -> list[str]:
     return [fmt % row for row in zip(*cols, strict=True)]
 
 
-def _merged(prefix: str, bl: list[Block], params: dict[str, ParamSpec]) -> list[str]:
+def _merged(
+    prefix: str, bl: list[Block], params: dict[str, ParamSpec]
+) -> tuple[list[str], np.ndarray]:
     """Blocks with different periods: rows that share a time get one line with all fields."""
     times = np.unique(np.concatenate([b.times for b in bl]))
     present = np.zeros(len(times), dtype=np.int64)
+    counts = np.zeros(len(times), dtype=np.int64)
     where = []
     for i, b in enumerate(bl):
         idx = np.searchsorted(times, b.times)
         present[idx] |= 1 << i
+        counts[idx] += len(b.fields)
         where.append(idx)
     out = np.empty(len(times), dtype=object)
     for pattern in np.unique(present):
@@ -85,22 +96,25 @@ def _merged(prefix: str, bl: list[Block], params: dict[str, ParamSpec]) -> list[
                 fields.update({k: v[pos] for k, v in b.fields.items()})
         sub = Block(bl[0].measurement, {}, times[rows], fields)
         out[rows] = _format(prefix, sub, params)
-    return out.tolist()
+    return out.tolist(), counts
 
 
 def batches(
     blocks: list[Block], params: dict[str, ParamSpec], max_values: int = 10_000
 ) -> Iterator[tuple[str, int]]:
-    """Request bodies of at most about max_values field values each, and their value counts."""
+    """Request bodies of about max_values field values each (whole lines), and exact counts."""
     buf: list[str] = []
     count = 0
-    for ls, n in lines(blocks, params):
-        per_line = max(n // max(len(ls), 1), 1)
-        step = max(max_values // per_line, 1)
-        for s in range(0, len(ls), step):
-            chunk = ls[s : s + step]
-            buf.extend(chunk)
-            count += len(chunk) * per_line
+    for ls, counts in _lines_counted(blocks, params):
+        cum = np.cumsum(counts)
+        s, done = 0, 0
+        while s < len(ls):
+            # the most lines from s that keep this body within max_values (at least one line)
+            e = max(int(np.searchsorted(cum, done + max_values - count, side="right")), s + 1)
+            buf.extend(ls[s:e])
+            count += int(cum[e - 1]) - done
+            done = int(cum[e - 1])
+            s = e
             if count >= max_values:
                 yield "\n".join(buf), count
                 buf, count = [], 0

@@ -27,7 +27,9 @@ R_INT = 0.08
 CELL_V = 1.37  # one failed cell takes this off the battery voltage (*model*)
 
 
-def array_current(years: float, illum: np.ndarray, dec: np.ndarray, r_au: np.ndarray) -> np.ndarray:
+def array_current(
+    years: np.ndarray, illum: np.ndarray, dec: np.ndarray, r_au: np.ndarray
+) -> np.ndarray:
     return WING_A * (1 - 0.005 * years) * np.cos(dec) / r_au**2 * illum
 
 
@@ -64,7 +66,7 @@ def fields(sat: SatelliteSim, t: np.ndarray, keys: list[str]) -> dict[str, np.nd
 
     s = sun(t)
     illum = illumination(sat.lon, t)
-    yrs = sat.years(int(t[0]))
+    yrs = sat.years(t)
     out: dict[str, np.ndarray] = {}
     sa = power_wings(sat, t, yrs, illum, s)
     out.update(sa)
@@ -105,7 +107,7 @@ def fields(sat: SatelliteSim, t: np.ndarray, keys: list[str]) -> dict[str, np.nd
 
 
 def power_wings(
-    sat: SatelliteSim, t: np.ndarray, years: float, illum: np.ndarray, s: dict[str, np.ndarray]
+    sat: SatelliteSim, t: np.ndarray, years: np.ndarray, illum: np.ndarray, s: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """North and south wing currents; the north wing is 1 % stronger as built (*model*)."""
     base = array_current(years, illum, s["dec"], s["r_au"])

@@ -83,8 +83,8 @@ class SatelliteSim:
             cap = np.where(t_ns >= f.start_ns, cap * (1 - 0.3 * f.severity), cap)
         return cap
 
-    def years(self, t_ns: int) -> float:
-        return (t_ns - self.launch_ns) / YEAR_NS
+    def years(self, t_ns: np.ndarray) -> np.ndarray:
+        return (np.asarray(t_ns, dtype=np.int64) - self.launch_ns) / YEAR_NS
 
     # ---- slow state -------------------------------------------------------------------------
     def _integrate(self, k: np.ndarray, state: dict[str, float] | None) -> dict[str, np.ndarray]:
@@ -98,7 +98,7 @@ class SatelliteSim:
         heater = thermal.heater_duty(dark_lag, s["dec"])
         # Bus: platform 14 A, payload up to 22 A, heaters 8 A at full duty (*model*).
         bus = 14.0 + 22.0 * diss + 0.08 * heater
-        sa = power.array_current(self.years(int(t[0])), illum, s["dec"], s["r_au"])
+        sa = power.array_current(self.years(t), illum, s["dec"], s["r_au"])
         soc, bat_i = power.integrate_battery(
             state["soc"] if state else 96.0, 30.0, 2 * sa, bus, self.capacity_ah(t)
         )

@@ -34,6 +34,7 @@ class BackfillWriter:
         concurrency: int = 2,
         use_gzip: bool = False,
         max_retry_s: float = 600.0,
+        retry_delay_s: float = 0.5,
         timeout_s: float = 120.0,
     ):
         self.url = f"{api_url.rstrip('/')}/api/v2/write"
@@ -46,6 +47,7 @@ class BackfillWriter:
             self.headers["Content-Encoding"] = "gzip"
         self.use_gzip = use_gzip
         self.max_retry_s = max_retry_s
+        self.retry_delay_s = retry_delay_s
         self.client = httpx.Client(
             timeout=timeout_s, limits=httpx.Limits(max_connections=concurrency + 1)
         )
@@ -74,7 +76,7 @@ class BackfillWriter:
         data = body.encode()
         payload = gzip.compress(data, compresslevel=1) if self.use_gzip else data
         deadline = time.monotonic() + self.max_retry_s
-        delay = 0.5
+        delay = self.retry_delay_s
         while True:
             try:
                 r = self.client.post(
