@@ -1,0 +1,1 @@
+"""The Dash control-room dashboard: live panels, replay and alerts over the backend's API."""

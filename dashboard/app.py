@@ -1,0 +1,72 @@
+"""The Dash application: the shell every page shares (title, navigation, UTC clock) and
+`run`, which `kazsat dashboard` calls."""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html
+
+from backend.settings import get_settings
+from dashboard import api_client
+
+log = logging.getLogger(__name__)
+
+
+def nav_links(mission: dict | None) -> list[tuple[str, str]]:
+    """(label, href) of every page, satellites and stations taken from the mission."""
+    links = [("Overview", "/")]
+    if mission:
+        links += [(s["name"], f"/satellite/{sid}") for sid, s in mission["satellites"].items()]
+        links += [(s["name"], f"/station/{sid}") for sid, s in mission["stations"].items()]
+    return [*links, ("Alerts", "/alerts"), ("Replay", "/replay")]
+
+
+def shell() -> html.Div:
+    """The frame around every page; a function so that a page load after the API came up
+    shows the full navigation."""
+    links = nav_links(api_client.mission())
+    return html.Div([
+        dcc.Location(id="kz-url"),
+        html.Header([
+            html.Div([html.Span("KAZSAT", className="kz-brand-strong"),
+                      html.Span("ground segment", className="kz-brand-light")],
+                     className="kz-brand"),
+            html.Nav([dcc.Link(text, href=href, id={"kz": "nav", "key": href},
+                               className="kz-nav-link") for text, href in links],
+                     className="kz-nav"),
+            html.Div("", id="kz-clock", className="kz-clock"),
+            dcc.Interval(id="kz-clock-tick", interval=1000),
+        ], className="kz-header"),
+        html.Main(dash.page_container, className="kz-main"),
+    ], className="kz-app")
+
+
+def create_app() -> Dash:
+    app = Dash(__name__, use_pages=True, pages_folder="", title="KazSat monitor",
+               update_title=None, suppress_callback_exceptions=True)
+    # Page modules register themselves with dash.register_page; imported here, after the
+    # app exists, rather than discovered from the folder, so they import as a package.
+    from dashboard.pages import alerts, overview, replay, satellite, station  # noqa: F401
+
+    app.layout = shell
+    app.clientside_callback(ClientsideFunction("kazsat", "clock"),
+                            Output("kz-clock", "children"), Input("kz-clock-tick", "n_intervals"))
+    app.clientside_callback(ClientsideFunction("kazsat", "nav"),
+                            Output({"kz": "nav", "key": ALL}, "className"),
+                            Input("kz-url", "pathname"),
+                            State({"kz": "nav", "key": ALL}, "href"))
+    return app
+
+
+def run(host: str, port: int) -> None:
+    """Serve the dashboard; the mission is fetched from the API now, or at the first page
+    load once the API answers."""
+    # Per-request logs of the HTTP client and the web server would drown the useful ones.
+    for name in ("httpx", "werkzeug"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if api_client.mission() is None:
+        log.warning("API at %s not answering yet; pages will wait for it",
+                    get_settings().api_url)
+    create_app().run(host=host, port=port, debug=False)

@@ -1,0 +1,153 @@
+"""Lookups over the mission database (as served by GET /api/v1/mission) and value formatting.
+
+Names, units, decimals, groupings and limits all come from the mission; nothing here lists
+parameters except `FALLBACK_HEADLINES`, a display choice used only until the mission marks
+its own headline figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Mission = dict[str, Any]
+Param = dict[str, Any]
+
+# Which figures the overview shows, until the mission database carries `headline: true`
+# on its parameters (requested from the backend). Keys missing from the mission are skipped.
+FALLBACK_HEADLINES: dict[str, list[str]] = {
+    "power": ["bus_voltage", "battery_soc", "bus_current"],
+    "thermal": ["panel_north_temp", "panel_south_temp", "tank_temp"],
+    "aocs": ["aocs_mode", "roll_error", "pitch_error"],
+    "propulsion": ["propellant_mass", "tank_pressure"],
+    "payload": ["twta_{n}_on", "twta_{n}_output_power", "twta_{n}_temp"],
+    "ttc": ["beacon_eirp", "obc_temp"],
+    "link": ["is_prime", "carrier_lock", "ebn0_db", "beacon_level", "rain_attenuation",
+             "antenna_azimuth", "antenna_elevation", "frames_lost"],
+}
+
+
+def series_key(satellite: str | None, station: str | None, parameter: str) -> str:
+    """The key one series has everywhere in the dashboard (cell ids, chart traces)."""
+    return f"{satellite or ''}|{station or ''}|{parameter}"
+
+
+def subsystems(mission: Mission, entity: str) -> list[tuple[str, dict]]:
+    """Subsystems of an entity kind (satellite, station, link) in the mission's order."""
+    return [(sid, s) for sid, s in mission["subsystems"].items() if s["entity"] == entity]
+
+
+def parameters(mission: Mission, subsystem: str, satellite: str | None = None) -> list[Param]:
+    """Parameters of a subsystem in mission order; per-transponder ones only up to the
+    satellite's transponder count."""
+    count = mission["satellites"][satellite]["transponders"] if satellite else None
+    return [p for p in mission["parameters"].values() if p["subsystem"] == subsystem
+            and not (p.get("per_transponder") and count is not None and p["n"] > count)]
+
+
+def label(p: Param) -> str:
+    """A parameter's display name: its description, without the transponder prefix that a
+    transponder table already shows in its row."""
+    return p["description"]
+
+
+def template_label(p: Param) -> str:
+    """The name of a templated parameter family, e.g. 'TWTA RF output power'."""
+    text = p["description"]
+    if p.get("n") is not None:
+        text = text.replace(f"Transponder {p['n']} ", "").replace(f" {p['n']} ", " ")
+    return text[:1].upper() + text[1:]
+
+
+def format_value(p: Param, value: Any) -> str:
+    """A value as the mission says to show it: decimals, booleans and enums in words."""
+    if value is None:
+        return "—"
+    kind = p["type"]
+    if kind == "bool":
+        return "YES" if value else "NO"
+    if kind == "enum":
+        return str(value).replace("_", " ").upper()
+    if kind == "int":
+        return f"{int(value):,}"
+    decimals = p.get("decimals", 2)
+    if decimals >= 6 and value != 0:
+        return f"{value:.2e}"  # bit-error rates: 1.00e-09 reads better than 0.000000001
+    return f"{value:.{decimals}f}"
+
+
+def numeric(p: Param, value: Any) -> float | None:
+    """A value as a chart plots it: bools 1/0, enums by index (as /series returns them)."""
+    if value is None:
+        return None
+    if p["type"] == "bool":
+        return 1.0 if value else 0.0
+    if p["type"] == "enum":
+        values = p.get("values") or []
+        return float(values.index(value)) if value in values else None
+    return float(value)
+
+
+def headlines(mission: Mission, subsystem: str) -> list[str]:
+    """Keys or templates (twta_{n}_on) of a subsystem's headline figures: the mission's own
+    `headline` marks when it has them, else the fallback display choice."""
+    marked = [p.get("template") or p["key"] for p in mission["parameters"].values()
+              if p["subsystem"] == subsystem and p.get("headline")]
+    if marked:
+        return list(dict.fromkeys(marked))
+    known = {p.get("template") or p["key"] for p in mission["parameters"].values()}
+    return [k for k in FALLBACK_HEADLINES.get(subsystem, []) if k in known]
+
+
+def family(mission: Mission, template: str, satellite: str | None = None) -> list[Param]:
+    """Every parameter expanded from one key or template, up to the satellite's count."""
+    count = mission["satellites"][satellite]["transponders"] if satellite else None
+    return [p for p in mission["parameters"].values()
+            if (p.get("template") or p["key"]) == template
+            and not (p.get("per_transponder") and count is not None and p["n"] > count)]
+
+
+@dataclass
+class ChartRow:
+    """One strip of a strip chart: parameters sharing a unit and limits drawn together."""
+
+    title: str
+    unit: str
+    params: list[Param] = field(default_factory=list)
+    limits: dict = field(default_factory=dict)
+    step: bool = False  # bools and enums plotted as steps
+
+
+def chart_rows(params: list[Param]) -> list[ChartRow]:
+    """Group parameters into strips: same template, or same unit and limits, overlay."""
+    rows: dict[tuple, ChartRow] = {}
+    for p in params:
+        if p["type"] in ("bool", "enum"):
+            continue  # states are shown in the tables; a strip of 0/1 says little
+        limits = p.get("limits") or {}
+        group = (p.get("template") or "", p.get("unit", ""), _limits_key(limits)) \
+            if p.get("template") else ("", p.get("unit", ""), _limits_key(limits))
+        row = rows.get(group)
+        if row is None:
+            title = template_label(p) if p.get("template") else label(p)
+            row = rows[group] = ChartRow(title=title, unit=p.get("unit", ""), limits=limits)
+        elif not p.get("template") and len(row.params) == 1:
+            row.title = _common_title(row.title, label(p))
+        row.params.append(p)
+    return list(rows.values())
+
+
+def _limits_key(limits: dict) -> tuple:
+    return tuple((level, (b or {}).get("low"), (b or {}).get("high"))
+                 for level, b in sorted(limits.items()) if b)
+
+
+def _common_title(a: str, b: str) -> str:
+    """'North solar-array wing current' + 'South …' -> 'Solar-array wing current'."""
+    wa, wb = a.split(), b.split()
+    tail = []
+    while wa and wb and wa[-1].lower() == wb[-1].lower():
+        tail.insert(0, wa.pop())
+        wb.pop()
+    text = " ".join(tail) if len(tail) >= 2 else f"{a} / {b}"
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,151 @@
+"""Shared widgets used by every page: value cell, state tile, banner, API notice, strip chart,
+and the clientside wiring that brings a page's cells to life from its tick model.
+
+Ids are pattern-matching dicts scoped by page ({"kz": kind, "page": page, "key": series key})
+so one set of clientside callbacks per page fills every cell of that page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
+
+TICK_MS = 1000
+
+
+def ids(kind: str, page: str, key: str | Any) -> dict:
+    return {"kz": kind, "page": page, "key": key}
+
+
+def value_cell(page: str, key: str, unit: str = "", size: str = "md") -> html.Div:
+    """A live value: number, unit, and a state badge in words (colour is never the only
+    signal)."""
+    return html.Div(
+        [html.Span("—", id=ids("v", page, key), className="kz-num"),
+         html.Span(unit, className="kz-unit") if unit else None,
+         html.Span("", id=ids("vb", page, key), className="kz-badge")],
+        id=ids("vc", page, key), className=f"kz-cell kz-{size} kz-u")
+
+
+def param_row(page: str, key: str, label: str, unit: str, limits: str = "") -> html.Tr:
+    """A table row: name, live value with unit and state, the limits it is checked against."""
+    return html.Tr([html.Td(label, className="kz-label"),
+                    html.Td(value_cell(page, key, unit)),
+                    html.Td(limits, className="kz-limits")])
+
+
+def state_tile(page: str, key: str, title: str, body: list, href: str | None = None) -> html.Div:
+    """A tile coloured by the worst state inside it, with that state also in words."""
+    head = [html.Span(title, className="kz-tile-title"),
+            html.Span("", id=ids("vb", page, key), className="kz-badge")]
+    header = dcc.Link(head, href=href, className="kz-tile-head") if href else \
+        html.Div(head, className="kz-tile-head")
+    return html.Div([header, html.Div(body, className="kz-tile-body")],
+                    id=ids("vc", page, key), className="kz-tile kz-u")
+
+
+def figure_line(page: str, key: str, label: str, unit: str = "") -> html.Div:
+    """A headline figure inside a tile: label above, big value below."""
+    return html.Div([html.Div(label, className="kz-fig-label"), value_cell(page, key, unit, "lg")],
+                    className="kz-fig")
+
+
+BANNER_PARTS = ("critical", "warning", "lock", "alerts", "stale", "all")
+
+
+def banner(page: str) -> html.Div:
+    """Counts of parameters in warning and critical, links out of lock, unacknowledged
+    alerts; 'ALL NOMINAL' when there is nothing to say."""
+    return html.Div([html.Div(html.Span("", id=ids("v", page, f"banner|{part}")),
+                              id=ids("vc", page, f"banner|{part}"), className="kz-bpart kz-u")
+                     for part in BANNER_PARTS],
+                    className="kz-banner", role="status")
+
+
+def api_notice(page: str) -> html.Div:
+    return html.Div("", id=ids("down", page, "notice"), className="kz-down", role="alert",
+                    hidden=True)
+
+
+def live_frame(page: str, children: list, extra_class: str = "") -> html.Div:
+    """A live page: banner, API notice, the tick timer and the tick model store."""
+    return html.Div([banner(page), api_notice(page),
+                     dcc.Interval(id=ids("tick", page, "t"), interval=TICK_MS),
+                     dcc.Store(id=ids("model", page, "m")),
+                     *children],
+                    id=ids("frame", page, "f"), className=f"kz-frame {extra_class}")
+
+
+def tick_input(page: str) -> Input:
+    return Input(ids("tick", page, "t"), "n_intervals")
+
+
+def model_output(page: str) -> Output:
+    return Output(ids("model", page, "m"), "data")
+
+
+def strip_chart(page: str, key: str, height: int) -> dcc.Graph:
+    """A strip chart placeholder; the page fills its history once and ticks extend it."""
+    return dcc.Graph(id=ids("chart", page, key), className="kz-chart",
+                     style={"height": f"{height}px"},
+                     config={"displaylogo": False, "responsive": True,
+                             "modeBarButtonsToRemove": ["lasso2d", "select2d"]})
+
+
+def register_live(page: str, charts: bool = False) -> None:
+    """Wire a page's tick model to its cells (and charts) in the browser: no server trip."""
+    model = Input(ids("model", page, "m"), "data")
+    clientside_callback(
+        ClientsideFunction("kazsat", "cells"),
+        Output(ids("v", page, ALL), "children"),
+        Output(ids("vc", page, ALL), "className"),
+        Output(ids("vb", page, ALL), "children"),
+        model,
+        State(ids("vc", page, ALL), "className"),
+    )
+    clientside_callback(
+        ClientsideFunction("kazsat", "down"),
+        Output(ids("down", page, "notice"), "children"),
+        Output(ids("down", page, "notice"), "hidden"),
+        Output(ids("frame", page, "f"), "className"),
+        model,
+        State(ids("frame", page, "f"), "className"),
+    )
+    if charts:
+        clientside_callback(
+            ClientsideFunction("kazsat", "extend"),
+            Output(ids("chart", page, ALL), "extendData"),
+            model,
+            State(ids("chart", page, ALL), "figure"),
+        )
+
+
+def waiting(url: str) -> html.Div:
+    """Shown while the API has not answered yet at start; the page reloads itself."""
+    return html.Div([html.H2("Waiting for the telemetry API"),
+                     html.P(f"No answer yet from {url}. This page retries by itself."),
+                     dcc.Interval(id="kz-wait", interval=3000),
+                     html.Div(id="kz-wait-sink", hidden=True)], className="kz-waiting")
+
+
+def limits_text(p: dict) -> str:
+    """The limits a parameter is checked against, in its own unit and decimals."""
+    parts = []
+    limits = p.get("limits") or {}
+    decimals = p.get("decimals", 2)
+    for level, mark in (("warning", "W"), ("critical", "C")):
+        band = limits.get(level)
+        if not band:
+            continue
+        low, high = band.get("low"), band.get("high")
+        fmt = (lambda v: f"{v:.1e}") if decimals >= 6 else (lambda v: f"{v:.{decimals}f}")
+        if low is not None and high is not None:
+            parts.append(f"{mark} {fmt(low)}…{fmt(high)}")
+        elif low is not None:
+            parts.append(f"{mark} ≥ {fmt(low)}")
+        elif high is not None:
+            parts.append(f"{mark} ≤ {fmt(high)}")
+    for value, severity in (p.get("states") or {}).items():
+        parts.append(f"{severity[0].upper()} if {value.replace('_', ' ')}")
+    return "  ".join(parts)
