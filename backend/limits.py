@@ -1,15 +1,26 @@
 """Limit checking in the ingest path: each series' state with persistence and hysteresis.
 
 States rank nominal < warning < critical. A sample's *instant* state is where its value
-falls; the series' *state* moves up only after the instant state has held for the
-parameter's persistence (samples, or seconds), and moves down only once the value is back
-inside the bound by the hysteresis margin. Stale (no sample for a few periods) is decided
-at read time from the latest sample's age (see `stale`).
+falls. The series' *state* moves up to a rank only once the instant state has been at or
+above that rank for the parameter's persistence (consecutive samples, or seconds when
+`persistence_s` is set); it moves down only once the value is back inside the bound by the
+hysteresis margin (no persistence on the way down). Booleans and enums map values to
+states instead of bands. A parameter with `active_when` is nominal while its gate (a bool
+of the same entity) is not true, and clears at once when the gate goes false.
+
+Stale (no sample for a few periods) is decided at read time from the latest sample's age
+(see `stale`); alerts for an entity whose telemetry stops are raised by backend.alerts.
+
+The hot path: a series that is nominal with nothing pending carries a "calm" window
+[calm_lo, calm_hi]; a sample inside it costs one chained comparison. Anything else (and
+always gates and gated series) takes `_step`. NaN bounds close the window.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backend.mission import Band, Limits, Parameter
@@ -18,6 +29,7 @@ from backend.store.base import NS, Batch
 
 RANK = {"nominal": 0, "warning": 1, "critical": 2}
 NAMES = ("nominal", "warning", "critical")
+_NAN = math.nan
 
 
 @dataclass(frozen=True)
@@ -25,43 +37,56 @@ class Transition:
     series_id: int
     old: str
     new: str
-    t: int  # ns
+    t: int  # ns, the time of the sample that moved the state
     value: float
-    limit: str  # the bound crossed, in words ("high 101.5 V"), or the expected value
+    limit: str  # the bound crossed in words ("critical high 103 V"), or "expected true"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Series:
     info: SeriesInfo
     lo: list[float]  # per rank 1..2: the low bound (or -inf); index 0 unused
     hi: list[float]
     states: dict[float, int]  # bool/enum: encoded value -> rank
+    nominal_lo: float  # values in [nominal_lo, nominal_hi] are instantly nominal
+    nominal_hi: float
+    calm_lo: float = _NAN
+    calm_hi: float = _NAN
     state: int = 0
-    pending: int = 0  # the rank the instant state has shown lately, waiting on persistence
-    pending_count: int = 0
-    pending_since: int = 0
+    count: list[int] = field(default_factory=lambda: [0, 0, 0])  # consecutive samples >= rank
+    since: list[int] = field(default_factory=lambda: [0, 0, 0])  # first of those samples (ns)
     last_t: int = -1
-    last_value: float = math.nan
+    last_value: float = _NAN
     gate: int | None = None  # series id of the active_when flag
     depends: list[int] = field(default_factory=list)
 
 
 class LimitChecker:
+    """Every series' limit state. Thread-safe: callers that must keep their own work in
+    step with the states (backend.alerts) hold `lock` around observe and their writes."""
+
     def __init__(self, series: dict[int, SeriesInfo], overrides: dict[str, Limits]) -> None:
+        self.lock = threading.RLock()
+        # Told of every batch's transitions, under the lock, so alert rows are written in
+        # the order the states moved (backend.alerts.AlertBook.record).
+        self.listener: Callable[[list[Transition]], None] | None = None
+        self.overrides: dict[str, Limits] = dict(overrides)
         self._s: dict[int, _Series] = {}
         by_key = {(i.satellite, i.station, i.parameter.key): sid for sid, i in series.items()}
         for sid, info in series.items():
-            self._s[sid] = self._compile(info, overrides.get(info.parameter.key))
-        for sid, s in self._s.items():
+            self._s[sid] = self._compile(info, self.overrides.get(info.parameter.key))
+        for s in self._s.values():
             gate = s.info.parameter.active_when
             if gate:
                 s.gate = by_key[(s.info.satellite, s.info.station, gate)]
-                self._s[s.gate].depends.append(sid)
+                self._s[s.gate].depends.append(s.info.id)
+        for s in self._s.values():
+            _calm(s)
 
     @staticmethod
     def _compile(info: SeriesInfo, override: Limits | None) -> _Series:
         p = info.parameter
-        limits = override or p.limits
+        limits = override if override is not None else p.limits
         lo, hi = [-math.inf] * 3, [math.inf] * 3
         for rank, band in ((1, limits.warning), (2, limits.critical)):
             if band is not None:
@@ -69,62 +94,132 @@ class LimitChecker:
                 hi[rank] = band.high if band.high is not None else math.inf
         # A missing warning band means the critical band is the first one that applies.
         lo[1], hi[1] = max(lo[1], lo[2]), min(hi[1], hi[2])
-        states = {}
+        states: dict[float, int] = {}
         if p.type == "bool":
             states = {1.0 if k == "true" else 0.0: RANK[v] for k, v in p.states.items()}
+            values = [0.0, 1.0]
         elif p.type == "enum":
             states = {p.encode(k): RANK[v] for k, v in p.states.items()}
-        return _Series(info, lo, hi, states)
+            values = [float(i) for i in range(len(p.values))]
+        if states:
+            # The calm window covers the nominal values when they are contiguous codes
+            # (true; `normal`); otherwise every sample takes the slow path (few series).
+            good = [v for v in values if states.get(v, 0) == 0]
+            contiguous = good and good == [good[0] + i for i in range(len(good))]
+            nominal_lo, nominal_hi = (good[0], good[-1]) if contiguous else (_NAN, _NAN)
+        else:
+            nominal_lo, nominal_hi = lo[1], hi[1]
+        return _Series(info, lo, hi, states, nominal_lo, nominal_hi)
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def effective_limits(self, parameter: Parameter) -> Limits:
+        return self.overrides.get(parameter.key, parameter.limits)
 
     def set_limits(self, parameter: str, limits: Limits | None) -> None:
-        """Apply a changed limit (None: back to the mission default) at once."""
-        for s in self._s.values():
-            if s.info.parameter.key == parameter:
-                fresh = self._compile(s.info, limits)
-                s.lo, s.hi = fresh.lo, fresh.hi
+        """Apply a changed limit (None: back to the mission default) from the next sample
+        on. Persistence counts restart: they were counted against the old bounds."""
+        with self.lock:
+            if limits is None:
+                self.overrides.pop(parameter, None)
+            else:
+                self.overrides[parameter] = limits
+            for s in self._s.values():
+                if s.info.parameter.key == parameter:
+                    fresh = self._compile(s.info, limits)
+                    s.lo, s.hi = fresh.lo, fresh.hi
+                    s.nominal_lo, s.nominal_hi = fresh.nominal_lo, fresh.nominal_hi
+                    s.count, s.since = [0, 0, 0], [0, 0, 0]
+                    _calm(s)
+
+    def prime(self, latest: dict[int, tuple[int, float]], states: dict[int, str]) -> None:
+        """Start from the stored latest values and the states of open alerts."""
+        with self.lock:
+            for sid, (t, v) in latest.items():
+                s = self._s.get(sid)
+                if s is not None:
+                    s.last_t, s.last_value = t, v
+            for sid, name in states.items():
+                s = self._s.get(sid)
+                if s is not None:
+                    s.state = RANK[name]
+            for s in self._s.values():
+                _calm(s)
+
+    # ---- reading ---------------------------------------------------------------------------
 
     def state(self, series_id: int) -> str:
         return NAMES[self._s[series_id].state]
 
+    def info(self, series_id: int) -> SeriesInfo:
+        return self._s[series_id].info
+
+    def newest_t(self, series_ids: list[int]) -> int:
+        """The newest sample time checked among these series (-1: none yet)."""
+        s = self._s
+        return max((s[i].last_t for i in series_ids), default=-1)
+
+    # ---- checking --------------------------------------------------------------------------
+
     def observe(self, batch: Batch) -> list[Transition]:
-        """Check a stored batch; samples older than a series' last checked one are history
-        and leave the live state alone."""
+        """Check a stored batch; samples not newer than a series' last checked one are
+        history (late or back-filled) and leave the live state alone."""
         out: list[Transition] = []
-        order = sorted(range(len(batch)), key=batch.times.__getitem__)
-        for i in order:
-            sid, t, v = batch.series_ids[i], batch.times[i], batch.values[i]
-            s = self._s[sid]
-            if t <= s.last_t:
-                continue
-            s.last_t, s.last_value = t, v
-            if s.state == 0 and s.pending == 0 and not s.states and s.lo[1] <= v <= s.hi[1] \
-                    and s.gate is None:
-                continue  # the common case: nominal and staying so
-            self._step(s, sid, t, v, out)
-            for dep in s.depends:  # a gate flipping re-checks what it gates
-                d = self._s[dep]
-                if d.last_t >= 0:
-                    self._step(d, dep, t, d.last_value, out)
+        series = self._s
+        times, sids, values = batch.times, batch.series_ids, batch.values
+        with self.lock:
+            for i in sorted(range(len(times)), key=times.__getitem__):
+                s = series[sids[i]]
+                t = times[i]
+                if t <= s.last_t:
+                    continue
+                v = values[i]
+                previous = s.last_value
+                s.last_t, s.last_value = t, v
+                if s.calm_lo <= v <= s.calm_hi:
+                    continue  # the common case: nominal and staying so
+                self._step(s, t, v, out)
+                if s.depends and v != previous:
+                    self._gate_changed(s, t, v, out)
+            if out and self.listener is not None:
+                self.listener(out)
         return out
 
-    def _step(self, s: _Series, sid: int, t: int, v: float, out: list[Transition]) -> None:
+    def _step(self, s: _Series, t: int, v: float, out: list[Transition]) -> None:
         instant = self._instant(s, v)
-        if instant > s.state:
-            if instant != s.pending:
-                s.pending, s.pending_count, s.pending_since = instant, 0, t
-            s.pending_count += 1
-            p = s.info.parameter
-            held = (s.pending_count >= p.persistence if not p.persistence_s
-                    else (t - s.pending_since) >= p.persistence_s * NS)
-            if held:
-                self._move(s, sid, instant, t, v, out)
-            return
-        s.pending, s.pending_count = 0, 0
-        if instant < s.state and self._cleared(s, v, s.state):
-            # Drop to the highest rank the value is still beyond (with hysteresis).
+        count, since = s.count, s.since
+        for rank in (1, 2):
+            if instant >= rank:
+                if count[rank] == 0:
+                    since[rank] = t
+                count[rank] += 1
+            else:
+                count[rank] = 0
+        p = s.info.parameter
+        up = next((rank for rank in (2, 1)  # the highest rank whose breach held long enough
+                   if rank > s.state and count[rank]
+                   and (count[rank] >= p.persistence if not p.persistence_s
+                        else t - since[rank] >= p.persistence_s * NS)), 0)
+        if up:
+            self._move(s, up, t, v, out)
+        elif instant < s.state and self._cleared(s, v, s.state):
+            # Down to the highest rank the value is still beyond (with hysteresis).
             new = next(r for r in range(s.state - 1, -1, -1)
                        if r == 0 or not self._cleared(s, v, r))
-            self._move(s, sid, new, t, v, out)
+            self._move(s, new, t, v, out)
+        _calm(s)
+
+    def _gate_changed(self, gate: _Series, t: int, v: float, out: list[Transition]) -> None:
+        """A gate going false clears what it gates at once; going true, the gated series
+        are checked from their next sample on."""
+        if v == 1.0:
+            return
+        for sid in gate.depends:
+            d = self._s[sid]
+            d.count, d.since = [0, 0, 0], [0, 0, 0]
+            if d.state:
+                self._move(d, 0, t, d.last_value, out)
+            _calm(d)
 
     def _instant(self, s: _Series, v: float) -> int:
         if s.gate is not None and self._s[s.gate].last_value != 1.0:
@@ -139,34 +234,37 @@ class LimitChecker:
 
     def _cleared(self, s: _Series, v: float, rank: int) -> bool:
         """True when v is back inside rank's bounds by the hysteresis margin."""
-        if s.gate is not None and self._s[s.gate].last_value != 1.0:
+        if rank == 0 or (s.gate is not None and self._s[s.gate].last_value != 1.0):
             return True
         if s.states:
             return s.states.get(v, 0) < rank
         h = s.info.parameter.hysteresis
-        return s.lo[rank] + h <= v <= s.hi[rank] - h if rank else True
+        return s.lo[rank] + h <= v <= s.hi[rank] - h
 
-    def _move(self, s: _Series, sid: int, new: int, t: int, v: float,
-              out: list[Transition]) -> None:
+    def _move(self, s: _Series, new: int, t: int, v: float, out: list[Transition]) -> None:
         old = s.state
-        s.state, s.pending, s.pending_count = new, 0, 0
-        out.append(Transition(sid, NAMES[old], NAMES[new], t, v,
+        s.state = new
+        out.append(Transition(s.info.id, NAMES[old], NAMES[new], t, v,
                               describe_limit(s, max(new, old), v)))
 
-    def prime(self, latest: dict[int, tuple[int, float]], states: dict[int, str]) -> None:
-        """Start from the stored latest values and the states of open alerts."""
-        for sid, (t, v) in latest.items():
-            if sid in self._s:
-                s = self._s[sid]
-                s.last_t, s.last_value = t, v
-                s.state = RANK[states.get(sid, "nominal")]
+
+def _calm(s: _Series) -> None:
+    """Open the fast-path window when nothing can change on a nominal sample."""
+    if s.state == 0 and s.count[1] == 0 and s.gate is None and not s.depends:
+        s.calm_lo, s.calm_hi = s.nominal_lo, s.nominal_hi
+    else:
+        s.calm_lo = s.calm_hi = _NAN
 
 
 def describe_limit(s: _Series, rank: int, v: float) -> str:
+    """The limit at `rank` in words: 'critical high 103 V', or 'expected true'."""
     p = s.info.parameter
     if s.states:
-        bad = [k for k, r in p.states.items() if RANK[r] == rank]
-        return f"expected not {' or '.join(bad)}" if bad else ""
+        if p.type == "bool":
+            good = [k for k in ("true", "false") if k not in p.states]
+        else:
+            good = [k for k in p.values if k not in p.states]
+        return f"expected {' or '.join(good)}" if good else f"{NAMES[rank]} state"
     unit = f" {p.unit}" if p.unit else ""
     lo, hi = s.lo[rank], s.hi[rank]
     low_side = lo > -math.inf and (hi == math.inf or abs(v - lo) < abs(v - hi))
