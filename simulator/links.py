@@ -75,6 +75,7 @@ class LinkSim:
         self.state = PrimeState(prime, changes=[(-(2**62), prime)])
         self.lock_state: dict[str, bool] = {s: True for s in stations}
         self.lock_grid: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, tuple] = {}
         g = antenna_gain_dbi(self.f_ghz)
         _, el, rng = self.look(prime, np.array([0], dtype=np.int64), nominal=True)
         clear = (
@@ -101,6 +102,17 @@ class LinkSim:
         return geometry.look_angles(self.stations[station].spec, pos)
 
     def budget(self, station: str, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Link figures at times t; the last result per station is reused (decide() and the
+        1 s link block ask for the same grid)."""
+        key = (len(t), int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0)
+        hit = self._cache.get(station)
+        if hit and hit[0] == key:
+            return dict(hit[1])
+        out = self._budget(station, t)
+        self._cache[station] = (key, out)
+        return dict(out)
+
+    def _budget(self, station: str, t: np.ndarray) -> dict[str, np.ndarray]:
         st = self.stations[station]
         az, el, rng = self.look(station, t)
         rain = (
