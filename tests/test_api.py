@@ -185,3 +185,50 @@ def test_sigkill_after_204_keeps_the_batch(stack):
     stack.start_api()
     with stack.client() as c:
         assert c.get("/api/v1/latest").json()["series"][0]["value"] == 100.2
+
+
+def test_export_csv_raw_and_rollup(stack):
+    t0 = (now_ns() // 10**9 // 60 * 60 - 600) * 10**9
+    lines = [f"power,satellite=kazsat-2 bus_voltage={100 + i / 100} {t0 + i * 10**9}"
+             for i in range(300)]
+    lines += [f'aocs,satellite=kazsat-2 aocs_mode="safe" {t0}']
+    assert stack.write("\n".join(lines)).status_code == 204
+    q = {"satellite": "kazsat-2", "parameter": ["bus_voltage", "aocs_mode"],
+         "start": format_time(t0), "end": format_time(t0 + 300 * 10**9)}
+    with stack.client() as c:
+        raw = c.get("/api/v1/export", params=q)
+        minute = c.get("/api/v1/export", params={**q, "resolution": "1m"})
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/csv")
+    assert "attachment" in raw.headers["content-disposition"]
+    rows = raw.text.strip().split("\n")
+    assert rows[0] == "time,satellite,station,parameter,value"
+    assert rows[1] == f"{format_time(t0)},kazsat-2,,bus_voltage,100.0"
+    assert rows[-1] == f"{format_time(t0)},kazsat-2,,aocs_mode,safe"
+    assert len(rows) == 1 + 300 + 1
+    mrows = [r.split(",") for r in minute.text.strip().split("\n")[1:]]
+    bus = [r for r in mrows if r[3] == "bus_voltage"]
+    assert len(bus) == 5 and [int(r[7]) for r in bus] == [60] * 5
+    assert float(bus[0][4]) == 100.0 and float(bus[0][5]) == 100.59
+
+
+def test_export_parquet(stack):
+    import io
+
+    import pyarrow.parquet as pq
+
+    t = now_ns()
+    stack.write(f"power,satellite=kazsat-3 bus_voltage=99.5 {t}")
+    with stack.client() as c:
+        r = c.get("/api/v1/export", params={"satellite": "kazsat-3", "parameter": "bus_voltage",
+                                            "start": format_time(t - 10**9), "format": "parquet"})
+    assert r.status_code == 200
+    table = pq.read_table(io.BytesIO(r.content))
+    assert table.column("value").to_pylist() == [99.5]
+    assert table.column("parameter").to_pylist() == ["bus_voltage"]
+
+
+def test_export_refuses_bad_resolution(stack):
+    with stack.client() as c:
+        r = c.get("/api/v1/export", params={"parameter": "bus_voltage", "satellite": "kazsat-2",
+                                            "start": "2026-01-01T00:00:00Z", "resolution": "5m"})
+    assert r.status_code == 400 and "resolution" in r.json()["message"]

@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
-from backend.api import telemetry, write
+from backend.api import alerts, export, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.services import build_services
 from backend.settings import Settings, get_settings
 from backend.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
-CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
+CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict",
          413: "request too large", 503: "unavailable"}
 
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = build_services(settings)
+        app.state.services.start_background()
         log.info("API ready (store %s)", settings.sql_url().split("?")[0])
         yield
         app.state.services.close()
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan)
     app.include_router(write.router)
     app.include_router(telemetry.router)
+    app.include_router(export.router)
+    app.include_router(alerts.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

@@ -19,9 +19,14 @@ Entity = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,32}$")]
 
 @router.get("/mission")
 def mission(services: ServicesDep, _: Reader) -> OrjsonResponse:
-    """Satellites, stations, subsystems and every parameter (limits included), and the list
-    of series as [satellite, station, parameter]."""
+    """Satellites, stations, subsystems and every parameter, and the list of series as
+    [satellite, station, parameter]. A parameter's `limits` are the effective ones (an
+    engineer's override applied); `default_limits` are the mission database's."""
     body = services.mission.model_dump(mode="json")
+    for key, item in body["parameters"].items():
+        p = services.mission.parameters[key]
+        item["default_limits"] = item["limits"]
+        item["limits"] = services.limits.effective_limits(p).model_dump(mode="json")
     body["series"] = [list(s) for s in services.mission.series]
     return OrjsonResponse(body)
 
@@ -31,9 +36,9 @@ def latest(services: ServicesDep, _: Reader, satellite: Entity = None, station: 
            at: str | None = None) -> OrjsonResponse:
     """Every series' latest time, value and limit state (nominal, warning, critical, stale);
     with `at`, the last value at or before that time and its state then."""
-    _check_entities(services, satellite, station)
+    check_entities(services, satellite, station)
     now = time.time_ns()
-    at_ns = _time(at, "at") if at else None
+    at_ns = request_time(at, "at") if at else None
     rows = services.store.at(at_ns) if at_ns is not None else services.store.latest()
     reference = at_ns if at_ns is not None else now
     out = []
@@ -48,12 +53,13 @@ def latest(services: ServicesDep, _: Reader, satellite: Entity = None, station: 
         elif at_ns is None:
             state = services.limits.state(info.id)
         else:
-            state = instant_state(p, None, value)
+            state = instant_state(p, services.limits.effective_limits(p), value)
         out.append({"satellite": info.satellite, "station": info.station, "parameter": p.key,
                     "subsystem": p.subsystem, "time": format_time(t), "value": p.decode(value),
                     "state": state})
     return OrjsonResponse({"now": format_time(now), "at": format_time(at_ns) if at_ns else None,
-                           "series": out, "summary": summarize(out)})
+                           "series": out,
+                           "summary": {**summarize(out), "alerts": services.alerts.summary()}})
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -75,15 +81,15 @@ def series(services: ServicesDep, _: Reader,
     """Points of one or more parameters in [start, end): raw samples when the range holds
     at most max_points, else min/max/mean/count buckets from the coarsest rollup level that
     gives enough; `resolution` says which."""
-    start_ns, end_ns = _time(start, "start"), _time(end, "end")
+    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
     if end_ns <= start_ns:
         raise HTTPException(400, "end must be after start")
-    _check_entities(services, satellite, station)
+    check_entities(services, satellite, station)
     out = []
     for key in parameter:
         info = services.registry.find(satellite, station, key)
         if info is None:
-            raise HTTPException(404, f"no series {_label(satellite, station, key)}")
+            raise HTTPException(404, f"no series {label(satellite, station, key)}")
         result = services.store.range(info.id, start_ns, end_ns, max_points)
         item = {"satellite": info.satellite, "station": info.station, "parameter": key,
                 "unit": info.parameter.unit, "resolution": result.resolution,
@@ -136,19 +142,19 @@ def station_status(services: Services, now: int) -> list[dict]:
     return out
 
 
-def _time(text: str, name: str) -> int:
+def request_time(text: str, name: str) -> int:
     try:
         return parse_time(text, name)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
 
 
-def _check_entities(services: Services, satellite: str | None, station: str | None) -> None:
+def check_entities(services: Services, satellite: str | None, station: str | None) -> None:
     if satellite is not None and satellite not in services.mission.satellites:
         raise HTTPException(404, f"unknown satellite {satellite!r}")
     if station is not None and station not in services.mission.stations:
         raise HTTPException(404, f"unknown station {station!r}")
 
 
-def _label(satellite: str | None, station: str | None, key: str) -> str:
+def label(satellite: str | None, station: str | None, key: str) -> str:
     return "/".join(x for x in (station, satellite, key) if x)

@@ -1,0 +1,51 @@
+"""GET /api/v1/export: stream chosen parameters over a range as CSV or Parquet."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from backend import export
+from backend.api.deps import Reader, ServicesDep
+from backend.api.telemetry import Entity, check_entities, label, request_time
+from backend.store.base import LEVEL_NAMES
+
+router = APIRouter(prefix="/api/v1", tags=["history"])
+LEVELS = {name: seconds for seconds, name in LEVEL_NAMES.items()}
+
+
+@router.get("/export", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}})
+def export_data(services: ServicesDep, _: Reader,
+                parameter: Annotated[list[str], Query(min_length=1, max_length=200)],
+                start: str, end: str = "now", satellite: Entity = None, station: Entity = None,
+                resolution: Literal["raw", "1m", "10m", "1h", "1d"] = "raw",
+                format: Literal["csv", "parquet"] = "csv") -> StreamingResponse:
+    """Samples (raw) or rollups (1m, 10m, 1h, 1d: min, max, mean, count, first, last) of
+    the chosen parameters in [start, end), streamed without holding them in memory."""
+    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
+    if end_ns <= start_ns:
+        raise HTTPException(400, "end must be after start")
+    check_entities(services, satellite, station)
+    series = []
+    for key in parameter:
+        info = services.registry.find(satellite, station, key)
+        if info is None:
+            raise HTTPException(404, f"no series {label(satellite, station, key)}")
+        series.append(info)
+    level = LEVELS.get(resolution)
+    columns = export.RAW_COLUMNS if level is None else export.ROLLUP_COLUMNS
+    name = f"kazsat-{satellite or station or 'export'}-{resolution}-{start[:10]}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "parquet":
+        if importlib.util.find_spec("pyarrow") is None:
+            raise HTTPException(400, "Parquet export needs pyarrow installed on the server")
+        lines = export.rows(services.store, series, start_ns, end_ns, level, decode=False)
+        return StreamingResponse(export.parquet_chunks(lines, columns), headers=headers,
+                                 media_type="application/vnd.apache.parquet")
+    lines = export.rows(services.store, series, start_ns, end_ns, level)
+    return StreamingResponse(export.csv_chunks(lines, columns), headers=headers,
+                             media_type="text/csv")

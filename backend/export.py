@@ -1,0 +1,77 @@
+"""Streaming export of samples or rollups as CSV or Parquet, a chunk at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterator
+
+from backend.series import SeriesInfo
+from backend.store.base import TelemetryStore
+from backend.timeutil import format_time
+
+RAW_COLUMNS = ["time", "satellite", "station", "parameter", "value"]
+ROLLUP_COLUMNS = ["time", "satellite", "station", "parameter", "min", "max", "mean", "count",
+                  "first", "last"]
+CHUNK_ROWS = 5000
+
+
+def rows(store: TelemetryStore, series: list[SeriesInfo], start_ns: int, end_ns: int,
+         level_s: int | None, decode: bool = True) -> Iterator[list]:
+    """Export rows, series after series, each in time order. Raw enum and bool values are
+    decoded to their names (CSV) or kept as numbers (Parquet: one float column)."""
+    by_id = {s.id: s for s in series}
+    for row in store.export([s.id for s in series], start_ns, end_ns, level_s):
+        info = by_id[row[0]]
+        head = [format_time(row[1]), info.satellite or "", info.station or "",
+                info.parameter.key]
+        if level_s is None:
+            yield [*head, info.parameter.decode(row[2]) if decode else row[2]]
+        else:
+            yield [*head, *row[2:]]
+
+
+def csv_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for i, line in enumerate(lines, start=1):
+        writer.writerow(["true" if v is True else "false" if v is False else v for v in line])
+        if i % CHUNK_ROWS == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def parquet_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
+    """Row groups written to a spooled temporary file, then streamed out: Parquet's footer
+    comes last, so the file must be complete before its first byte can be sent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryFile() as spool:
+        writer = None
+        for group in _groups(lines):
+            table = pa.table({name: [r[i] for r in group] for i, name in enumerate(columns)})
+            if writer is None:
+                writer = pq.ParquetWriter(spool, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is None:
+            writer = pq.ParquetWriter(spool, pa.schema([(c, pa.string()) for c in columns]))
+        writer.close()
+        spool.seek(0)
+        while chunk := spool.read(1 << 20):
+            yield chunk
+
+
+def _groups(lines: Iterator[list]) -> Iterator[list[list]]:
+    group = []
+    for line in lines:
+        group.append(line)
+        if len(group) == 100_000:
+            yield group
+            group = []
+    if group:
+        yield group
