@@ -132,6 +132,8 @@ outbox = Table(
     Column("body_text", Text, nullable=False),
     Column("body_html", Text, nullable=False),
     Column("in_reply_to", String(255)),  # Message-ID of the alert's first message
+    Column("event_t", BigInteger),  # the sample time it reports (rate limiting)
+    Column("throttle_key", String(96)),  # what rate limiting counts it under
     Column("created_t", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_t", BigInteger, nullable=False),

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from backend import db
+from backend.alerts import AlertBook, Ticker
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
 from backend.mission import Limits, Mission, load_mission
+from backend.outbox import OutboxSender
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.store.base import TelemetryStore
@@ -30,8 +32,21 @@ class Services:
     ingestor: Ingestor
     limits: LimitChecker
     tokens: TokenCache
+    alerts: AlertBook
+    sender: OutboxSender
+    ticker: Ticker | None = None
+
+    def start_background(self) -> None:
+        """The alert-email sender and the once-a-second alert tick (stale telemetry); the
+        API starts them, one-off commands do not."""
+        self.sender.start()
+        self.ticker = Ticker("alert-tick", self.alerts.tick, 1.0)
+        self.ticker.start()
 
     def close(self) -> None:
+        if self.ticker:
+            self.ticker.stop()
+        self.sender.stop()
         self.store.close()
         self.engine.dispose()
 
@@ -53,10 +68,13 @@ def build_services(settings: Settings) -> Services:
         overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
                      for r in conn.execute(select(db.limit_overrides))}
     checker = LimitChecker(registry.by_id, overrides)
-    checker.prime(store.latest(), {})
+    sender = OutboxSender(engine, settings)
+    alerts = AlertBook(engine, mission, registry.by_id, checker, settings, sender.wake)
+    checker.prime(store.latest(), alerts.load())
+    checker.listener = alerts.record
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings.max_future_s), checker,
-                    TokenCache(engine))
+                    TokenCache(engine), alerts, sender)

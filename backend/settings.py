@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -34,8 +35,40 @@ class Settings(BaseSettings):
     operator_token: str = Field(default="", repr=False)
     engineer_token: str = Field(default="", repr=False)
 
+    # Alerts and email (docs/alerts.md). With no smtp_host, alert emails wait in the outbox.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # none: local catcher only
+    smtp_user: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_timeout_s: float = 30.0
+    email_sender: str = "KazSat monitor <kazsat-monitor@kazsat.local>"
+    # Recipients, comma-separated: every alert; critical ones only; and per satellite or
+    # station as JSON {"kazsat-2": "a@x, b@y", "akkol:critical": "c@z"}.
+    email_to: Annotated[list[str], NoDecode] = []
+    email_to_critical: Annotated[list[str], NoDecode] = []
+    email_to_entity: dict[str, str] = {}
+    alert_email_interval_s: float = 300.0  # per series and severity: one message at most
+    alert_email_max_age_s: float = 900.0  # breaches in older samples (back-fill) send none
+    notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
+    stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
+    stale_severity: Literal["warning", "critical"] = "warning"
+    outbox_poll_s: float = 2.0  # how often the sender looks for due messages
+    outbox_retry_s: float = 5.0  # first retry after a failed send; doubles each time
+    outbox_retry_max_s: float = 600.0
+    outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
+
+    @field_validator("email_to", "email_to_critical", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_addresses(value) if isinstance(value, str) else value
+
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'kazsat.db').resolve()}"
+
+
+def split_addresses(text: str) -> list[str]:
+    return [a.strip() for a in text.replace(";", ",").split(",") if a.strip()]
 
 
 @lru_cache

@@ -1,0 +1,156 @@
+"""Alerts, the audit log and limit overrides over HTTP. Acknowledging and shelving need an
+operator (or engineer) token; changing limits an engineer token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backend import audit, overrides
+from backend.alerts import AlertConflict, AlertNotFound
+from backend.api.deps import OrjsonResponse, Reader, ServicesDep, require
+from backend.mission import Band, Limits, Parameter
+from backend.services import Services
+from backend.timeutil import parse_time
+from backend.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"], default_response_class=OrjsonResponse)
+
+Acker = Annotated[Principal, Depends(require("ack"))]
+Engineer = Annotated[Principal, Depends(require("limits"))]
+Entity = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,32}$")]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field("", max_length=2000)
+
+
+class ShelveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: int = Field(ge=0, le=7 * 24 * 60, description="0 takes the alert off the shelf")
+    comment: str = Field("", max_length=2000)
+
+
+class LimitsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warning: Band | None = None
+    critical: Band | None = None
+
+
+@router.get("/alerts")
+def list_alerts(services: ServicesDep, _: Reader,
+                status: Literal["active", "unacknowledged", "acknowledged", "shelved",
+                                "cleared", "all"] = "active",
+                satellite: Entity = None, station: Entity = None,
+                severity: Literal["warning", "critical"] | None = None,
+                start: str | None = None, end: str | None = None,
+                limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
+    """Alerts, newest first, and the counts for the banner. start/end (RFC 3339) select
+    alerts open at some time in [start, end)."""
+    start_ns = _time(start, "start") if start else None
+    end_ns = _time(end, "end") if end else None
+    rows = services.alerts.list_alerts(status, satellite, station, severity, start_ns, end_ns,
+                                       limit)
+    return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts()})
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: int, services: ServicesDep, _: Reader) -> OrjsonResponse:
+    try:
+        return OrjsonResponse(services.alerts.get(alert_id))
+    except AlertNotFound:
+        raise HTTPException(404, f"no alert {alert_id}") from None
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge(alert_id: int, body: AckBody, services: ServicesDep,
+                who: Acker) -> OrjsonResponse:
+    """Acknowledge an open alert (409 when cleared or already acknowledged)."""
+    return _act(alert_id, lambda: services.alerts.acknowledge(alert_id, who.name, who.role,
+                                                              body.comment))
+
+
+@router.post("/alerts/{alert_id}/shelve")
+def shelve(alert_id: int, body: ShelveBody, services: ServicesDep,
+           who: Acker) -> OrjsonResponse:
+    """Shelve an open alert's parameter (or entity) for `minutes`: no email, not counted as
+    unacknowledged, until the shelf expires. 0 minutes unshelves."""
+    return _act(alert_id, lambda: services.alerts.shelve(alert_id, who.name, who.role,
+                                                         body.minutes, body.comment))
+
+
+def _act(alert_id: int, action: Callable[[], dict]) -> OrjsonResponse:
+    try:
+        return OrjsonResponse(action())
+    except AlertNotFound:
+        raise HTTPException(404, f"no alert {alert_id}") from None
+    except AlertConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/audit")
+def audit_log(services: ServicesDep, _: Reader, start: str | None = None,
+              end: str | None = None, action: str | None = None,
+              limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
+    """Who acknowledged, shelved or changed limits, newest first."""
+    return OrjsonResponse({"audit": audit.read(
+        services.engine, _time(start, "start") if start else None,
+        _time(end, "end") if end else None, action, limit)})
+
+
+@router.get("/outbox")
+def outbox_status(services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """Alert email waiting, sent and failed, and the last delivery error."""
+    return OrjsonResponse(services.sender.pending())
+
+
+@router.get("/limits")
+def list_limits(services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """Default and effective limits of every numeric parameter."""
+    return OrjsonResponse({"limits": overrides.describe(services.engine, services.limits,
+                                                        services.mission)})
+
+
+@router.put("/limits/{parameter}")
+def put_limits(parameter: str, body: LimitsBody, services: ServicesDep,
+               who: Engineer) -> OrjsonResponse:
+    """Override a parameter's limits; applied to live checking at once and audited."""
+    p = _parameter(services, parameter)
+    try:
+        limits = Limits.model_validate(body.model_dump())
+        overrides.set_override(services.engine, services.limits, p, limits, who.name, who.role)
+    except (overrides.LimitError, ValidationError) as exc:
+        raise HTTPException(400, str(exc)) from None
+    return OrjsonResponse(_one(services, parameter))
+
+
+@router.delete("/limits/{parameter}")
+def delete_limits(parameter: str, services: ServicesDep, who: Engineer) -> OrjsonResponse:
+    """Back to the mission database's default limits."""
+    p = _parameter(services, parameter)
+    if p.type not in ("float", "int"):
+        raise HTTPException(400, f"{parameter} has expected states, not limits")
+    overrides.set_override(services.engine, services.limits, p, None, who.name, who.role)
+    return OrjsonResponse(_one(services, parameter))
+
+
+def _parameter(services: Services, key: str) -> Parameter:
+    p = services.mission.parameters.get(key)
+    if p is None:
+        raise HTTPException(404, f"unknown parameter {key!r}")
+    return p
+
+
+def _one(services: Services, key: str) -> dict:
+    return overrides.describe(services.engine, services.limits, services.mission, [key])[0]
+
+
+def _time(text: str, name: str) -> int:
+    try:
+        return parse_time(text, name)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None

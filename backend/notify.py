@@ -1,0 +1,206 @@
+"""Alert email: who gets it, what it says, how often, and the MIME message for SMTP.
+
+A message is composed once, when its alert changes, and stored whole in the outbox
+(backend.outbox sends it). Its Message-ID and Date are fixed then too, so a message sent
+again after a crash is the same message and mail clients fold the copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import urlencode
+
+from backend.mission import Mission
+from backend.settings import Settings, split_addresses
+from backend.timeutil import format_time
+
+KINDS = ("raised", "escalated", "cleared")
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What a message reports about an alert."""
+
+    id: int
+    kind: str  # limit | stale
+    satellite: str | None
+    station: str | None
+    parameter: str | None
+    severity: str
+    state: str
+    value: float | None
+    limit: str
+    raised_t: int
+    updated_t: int
+    cleared_t: int | None = None
+    event_t: int = 0  # the sample time the message is about (the replay link's t)
+
+
+@dataclass(frozen=True)
+class Email:
+    message_id: str
+    recipients: list[str]
+    subject: str
+    text: str
+    html: str
+    created_t: int
+    in_reply_to: str | None = None
+
+
+def recipients(settings: Settings, severity: str, satellite: str | None,
+               station: str | None) -> list[str]:
+    """email_to, plus email_to_critical for critical, plus email_to_entity entries named
+    by the satellite or station ("kazsat-2") or with the severity ("akkol:critical")."""
+    out = list(settings.email_to)
+    if severity == "critical":
+        out += settings.email_to_critical
+    for entity in (satellite, station):
+        if entity:
+            out += split_addresses(settings.email_to_entity.get(entity, ""))
+            out += split_addresses(settings.email_to_entity.get(f"{entity}:{severity}", ""))
+    return list(dict.fromkeys(out))  # each once, in order
+
+
+def message_id(settings: Settings, alert_id: int, kind: str, n: int, created_t: int) -> str:
+    """<alert-12-raised-1.1764072000123@kazsat.local>: the alert, what happened, the
+    message's number for the alert, and its creation time in ms, which keeps ids apart
+    across databases that reuse alert numbers."""
+    domain = parseaddr(settings.email_sender)[1].rpartition("@")[2] or "kazsat.local"
+    return f"<alert-{alert_id}-{kind}-{n}.{created_t // 1_000_000}@{domain}>"
+
+
+def replay_url(settings: Settings, facts: AlertFacts) -> str:
+    query = {k: v for k, v in (("satellite", facts.satellite), ("station", facts.station),
+                               ("parameter", facts.parameter)) if v}
+    query["t"] = format_time(facts.event_t or facts.raised_t)
+    return f"{settings.public_dashboard_url.rstrip('/')}/replay?{urlencode(query, safe=':')}"
+
+
+def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, n: int,
+            created_t: int, to: list[str], in_reply_to: str | None = None,
+            suppressed: int = 0) -> Email:
+    """The message for an alert that was raised, escalated or cleared."""
+    where = _where(mission, facts)
+    p = mission.parameters.get(facts.parameter or "")
+    value = format_value(mission, facts.parameter, facts.value)
+    if facts.kind == "stale":
+        what = "telemetry"
+        headline = {"cleared": f"{where}: telemetry resumed"}.get(
+            kind, f"{where}: telemetry stopped ({facts.limit})")
+    else:
+        what = facts.parameter or ""
+        headline = {"raised": f"{where} {what} {value}: {facts.limit}",
+                    "escalated": f"{where} {what} {value}: {facts.limit} "
+                                 f"(escalated to {facts.severity})",
+                    "cleared": f"{where} {what} back within limits ({value})"}[kind]
+    tag = "cleared" if kind == "cleared" else facts.severity.upper()
+    subject = f"[KazSat {tag}] {headline}"
+
+    rows: list[tuple[str, str]] = []
+    if facts.satellite:
+        rows.append(("Satellite", f"{mission.satellites[facts.satellite].name} "
+                                  f"({facts.satellite})"))
+    if facts.station:
+        rows.append(("Station", f"{mission.stations[facts.station].name} ({facts.station})"))
+    if p is not None:
+        subsystem = mission.subsystems[p.subsystem].name
+        rows.append(("Parameter", f"{p.key}: {p.description} ({subsystem}"
+                                  f"{', ' + p.unit if p.unit else ''})"))
+        rows.append(("Value", value))
+    else:
+        rows.append(("Parameter", "all telemetry of this " +
+                     ("satellite" if facts.satellite else "station")))
+    rows += [("Limit", facts.limit), ("Severity", facts.severity),
+             ("State", "cleared" if kind == "cleared" else facts.state),
+             ("Raised", format_time(facts.raised_t)), ("Updated", format_time(facts.updated_t))]
+    if facts.cleared_t is not None:
+        rows.append(("Cleared", format_time(facts.cleared_t)))
+    link = replay_url(settings, facts)
+    rows.append(("Replay", link))
+    note = (f"{suppressed} more crossing{'s' if suppressed != 1 else ''} of this limit were "
+            f"not emailed since the last message (at most one per "
+            f"{settings.alert_email_interval_s:g} s per parameter and severity)."
+            if suppressed else "")
+    footer = (f"Alert {facts.id}. Times are UTC. Acknowledge or shelve it on the dashboard: "
+              f"{settings.public_dashboard_url.rstrip('/')}/alerts")
+
+    width = max(len(k) for k, _ in rows) + 2
+    text = "\n".join([subject.partition("] ")[2], ""] +
+                     [f"{k + ':':<{width}}{v}" for k, v in rows] +
+                     (["", note] if note else []) + ["", footer, ""])
+    e = html.escape
+    color = {"critical": "#b00020", "warning": "#b36b00"}.get(facts.severity, "#1b5e20")
+    color = "#1b5e20" if kind == "cleared" else color
+    cells = "".join(
+        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{e(k)}</th><td>"
+        + (f"<a href='{e(v)}'>replay at {e(format_time(facts.event_t or facts.raised_t))}"
+           "</a>" if k == "Replay" else e(v)) + "</td></tr>" for k, v in rows)
+    body_html = (f"<html><body style='font-family:sans-serif'>"
+                 f"<h2 style='color:{color}'>{e(subject.partition('] ')[2])}</h2>"
+                 f"<table>{cells}</table>"
+                 + (f"<p>{e(note)}</p>" if note else "") +
+                 f"<p style='color:#555'>{e(footer)}</p></body></html>")
+    return Email(message_id(settings, facts.id, kind, n, created_t), to, subject, text,
+                 body_html, created_t, in_reply_to)
+
+
+def format_value(mission: Mission, parameter: str | None, value: float | None) -> str:
+    p = mission.parameters.get(parameter or "")
+    if p is None or value is None:
+        return "" if value is None else f"{value:g}"
+    decoded = p.decode(value)
+    if isinstance(decoded, bool):
+        return "true" if decoded else "false"
+    if isinstance(decoded, str):
+        return decoded
+    number = f"{decoded:.{p.decimals}f}" if p.type == "float" else str(decoded)
+    return f"{number} {p.unit}".strip()
+
+
+def _where(mission: Mission, facts: AlertFacts) -> str:
+    sat = mission.satellites[facts.satellite].name if facts.satellite else None
+    sta = mission.stations[facts.station].name if facts.station else None
+    return f"{sta} → {sat}" if sat and sta else (sat or sta or "")
+
+
+def to_mime(row: object, sender: str) -> EmailMessage:
+    """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(split_addresses(row.recipients))
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(dt.datetime.fromtimestamp(row.created_t / 1e9, dt.UTC))
+    msg["Message-ID"] = row.message_id
+    if row.in_reply_to:
+        msg["In-Reply-To"] = row.in_reply_to
+        msg["References"] = row.in_reply_to
+    msg["Auto-Submitted"] = "auto-generated"
+    if row.alert_id is not None:
+        msg["X-KazSat-Alert"] = str(row.alert_id)
+    msg.set_content(row.body_text)
+    msg.add_alternative(row.body_html, subtype="html")
+    return msg
+
+
+@dataclass
+class Throttle:
+    """At most one message per key (series or entity, and severity) per interval, on the
+    time of the samples that raised them: a parameter flapping across a limit gets one
+    message per interval, and that message counts the crossings it stands for."""
+
+    interval_ns: int
+    last: dict[str, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    def allow(self, key: str, t: int) -> tuple[bool, int]:
+        """(send?, crossings suppressed since the last message for this key)."""
+        last = self.last.get(key)
+        if last is not None and t - last < self.interval_ns:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False, 0
+        self.last[key] = t
+        return True, self.suppressed.pop(key, 0)

@@ -1,0 +1,224 @@
+"""The durable alert-email sender: a background thread that delivers outbox rows by SMTP.
+
+At-least-once with a stable identity: a row is marked sent only after the SMTP server
+accepted the message (the reply to DATA). A crash after that acceptance and before the
+mark sends it again after restart, byte for byte the same headers (Message-ID, Date), so
+inboxes and SMTP catchers can fold the copy. While the server is down, each due message
+is retried with its own exponential back-off (outbox_retry_s doubling up to
+outbox_retry_max_s); the log says once that the server is down and once that it is back.
+A message the server refuses for good (5xx) outbox_max_attempts times is marked failed.
+One API process sends for a database.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import time
+from email.utils import parseaddr
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend import db
+from backend.notify import to_mime
+from backend.settings import Settings, split_addresses
+from backend.store.base import NS
+from backend.timeutil import format_time
+
+log = logging.getLogger(__name__)
+BATCH = 20
+
+
+class OutboxSender:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self._down_since: float | None = None
+        self._said_unconfigured = False
+
+    # ---- life ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A message was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the message in hand (a message is never cut off on purpose)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(self.settings.smtp_timeout_s + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                more = self.deliver_due()
+            except SQLAlchemyError as exc:
+                log.error("outbox: database error (%s); retrying", str(exc).splitlines()[0])
+                more = False
+            except Exception:
+                log.exception("outbox: unexpected error; retrying")
+                more = False
+            if not more:
+                self._wake.wait(self.settings.outbox_poll_s)
+                self._wake.clear()
+
+    # ---- delivering ------------------------------------------------------------------------
+
+    def pending(self) -> dict:
+        """{"pending", "sent", "failed", "oldest_pending", "last_error"} for the API."""
+        o = db.outbox.c
+        with db.reader(self.engine).connect() as conn:
+            counts = conn.execute(select(
+                func.count().filter(o.sent_t.is_(None), o.failed_t.is_(None)),
+                func.count().filter(o.sent_t.is_not(None)),
+                func.count().filter(o.failed_t.is_not(None)),
+                func.min(o.created_t).filter(o.sent_t.is_(None), o.failed_t.is_(None)),
+            )).one()
+            error = conn.execute(select(o.last_error).where(
+                o.sent_t.is_(None), o.last_error.is_not(None)).order_by(o.id.desc())
+                .limit(1)).scalar()
+        return {"pending": counts[0], "sent": counts[1], "failed": counts[2],
+                "oldest_pending": format_time(counts[3]) if counts[3] else None,
+                "last_error": error}
+
+    def deliver_due(self, now: int | None = None) -> bool:
+        """Send the messages that are due; True when there may be more due right away."""
+        s = self.settings
+        now = time.time_ns() if now is None else now
+        o = db.outbox.c
+        with db.reader(self.engine).connect() as conn:
+            rows = conn.execute(select(db.outbox).where(
+                o.sent_t.is_(None), o.failed_t.is_(None), o.next_attempt_t <= now)
+                .order_by(o.id).limit(BATCH)).all()
+        if not rows:
+            return False
+        if not s.smtp_host:
+            if not self._said_unconfigured:
+                self._said_unconfigured = True
+                log.warning("alert email is queued but not sent: no SMTP server configured "
+                            "(KAZSAT_SMTP_HOST); messages wait in the outbox")
+            return False
+        try:
+            smtp = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._server_down(exc, len(rows))
+            for row in rows:
+                self._failed(row, f"connect: {_reason(exc)}", permanent=False)
+            return False
+        self._server_up()
+        sent = 0
+        sender = parseaddr(s.email_sender)[1]
+        try:
+            for row in rows:
+                if self._stop.is_set():
+                    break
+                try:
+                    refused = smtp.send_message(to_mime(row, s.email_sender), sender,
+                                                split_addresses(row.recipients))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    self._failed(row, _reason(exc), permanent=_permanent(exc))
+                    continue
+                except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+                    self._failed(row, _reason(exc), permanent=_permanent(exc))
+                    smtp.rset()
+                    continue
+                except (OSError, smtplib.SMTPException) as exc:
+                    # The connection broke: this message was perhaps accepted, perhaps not;
+                    # it stays unsent and goes again with the same Message-ID.
+                    self._failed(row, _reason(exc), permanent=False)
+                    return False
+                self._sent(row, refused)
+                sent += 1
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+        return sent == len(rows) == BATCH
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        if s.smtp_security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port,
+                                                  timeout=s.smtp_timeout_s, context=context)
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
+        try:
+            smtp.ehlo()
+            if s.smtp_security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _sent(self, row: object, refused: dict) -> None:
+        now = time.time_ns()
+        with self.engine.begin() as conn:
+            conn.execute(update(db.outbox).where(db.outbox.c.id == row.id).values(
+                sent_t=now, attempts=row.attempts + 1,
+                last_error=f"refused: {', '.join(refused)}" if refused else None))
+        if refused:
+            log.warning("alert email %s sent, but the server refused %s", row.message_id,
+                        ", ".join(refused))
+        log.info("alert email sent: %s %s to %s", row.message_id, row.subject, row.recipients)
+
+    def _failed(self, row: object, error: str, permanent: bool) -> None:
+        s = self.settings
+        attempts = row.attempts + 1
+        now = time.time_ns()
+        delay = min(s.outbox_retry_s * 2 ** (attempts - 1), s.outbox_retry_max_s)
+        give_up = permanent and attempts >= s.outbox_max_attempts
+        with self.engine.begin() as conn:
+            conn.execute(update(db.outbox).where(db.outbox.c.id == row.id).values(
+                attempts=attempts, last_error=error[:500], next_attempt_t=now + int(delay * NS),
+                failed_t=now if give_up else None))
+        if give_up:
+            log.error("alert email %s refused %d times, given up: %s", row.message_id,
+                      attempts, error)
+        elif permanent or self._down_since is None:
+            log.warning("alert email %s not sent (attempt %d, next in %g s): %s",
+                        row.message_id, attempts, delay, error)
+
+    def _server_down(self, exc: BaseException, waiting: int) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            s = self.settings
+            log.warning("SMTP server %s:%d unreachable (%s): %d or more alert emails wait "
+                        "in the outbox and are retried with back-off", s.smtp_host,
+                        s.smtp_port, _reason(exc), waiting)
+
+    def _server_up(self) -> None:
+        if self._down_since is not None:
+            log.warning("SMTP server reachable again after %.0f s; sending waiting alert email",
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+def _permanent(exc: smtplib.SMTPException) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return getattr(exc, "smtp_code", 0) >= 500
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "recipients refused: " + ", ".join(
+            f"{r} ({code})" for r, (code, _) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
