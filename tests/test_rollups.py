@@ -6,7 +6,6 @@ import math
 import random
 
 import pytest
-
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

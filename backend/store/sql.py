@@ -263,20 +263,27 @@ class SqlStore:
             raise StoreUnavailable(_reason(exc)) from exc
 
 
+ROWS_PER_BUCKET = 20
+
+
 class _StaleCache(Exception):
     """The in-memory latest times were behind the database."""
 
 
 def bucket_width(span_ns: int, max_points: int) -> tuple[int, int]:
     """(bucket width, rollup level) in ns for at most max_points buckets over span_ns.
-    The width is a whole multiple of the level, so bucket edges fall on rollup edges."""
+
+    The width is a whole multiple of the level, so bucket edges fall on rollup edges and
+    every aggregate is exact. Of the levels no wider than a bucket, take the finest that
+    reads at most ROWS_PER_BUCKET rows per bucket on average: finer levels round the width
+    up by less, so the answer comes closer to max_points buckets."""
     need = -(-span_ns // max(max_points - 1, 1))
-    level = 0
-    for level_s in LEVELS_S:
-        if level_s * NS <= need:
-            level = level_s * NS
-    width = -(-need // level) * level if level else max(need, 1)
-    return width, level
+    fitting = [s * NS for s in LEVELS_S if s * NS <= need]
+    if not fitting:
+        return max(need, 1), 0  # narrower than the finest level: from raw samples
+    level = next((lv for lv in fitting if span_ns // lv <= ROWS_PER_BUCKET * max_points),
+                 fitting[-1])
+    return -(-need // level) * level, level
 
 
 def rollup_rows(batch: Batch, level_s: int) -> list[tuple]:
