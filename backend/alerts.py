@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -177,6 +177,10 @@ class AlertBook:
                 log.error("could not record %d alert changes (%s); retrying", len(work),
                           str(exc).splitlines()[0])
                 return
+            except Exception:  # a bug: never fail an ingest that is already stored
+                self._dirty = True
+                log.exception("could not record %d alert changes; dropped", len(work))
+                return
         if queued and self.on_queued:
             self.on_queued()
 
@@ -194,7 +198,9 @@ class AlertBook:
             del self._open[key]
             log.info("alert %d cleared: %s back within limits (%s)", op.id, label,
                      notify.format_value(self.mission, op.parameter, tr.value))
-            return self._email(conn, op, "cleared", tr.t, now, cleared_t=tr.t)
+            # The notice reports the value that cleared it; the row keeps the worst one.
+            return self._email(conn, replace(op, value=tr.value), "cleared", tr.t, now,
+                               cleared_t=tr.t)
         if op is None:
             op = _Open(0, "limit", tr.series_id, info.satellite, info.station,
                        info.parameter.key, tr.new, tr.new, tr.value, tr.limit, tr.t, tr.t)
@@ -304,7 +310,7 @@ class AlertBook:
                      window: float, now: int) -> bool:
         sev = self.settings.stale_severity
         op = _Open(0, "stale", None, sat, sta, None, sev, "stale", None,
-                   f"telemetry within {window:g} s", now, now)
+                   f"no new sample for {window:g} s", now, now)
         shelf = self._shelves.get(key)
         if shelf and shelf[0] > now:
             op.shelved_until_t = shelf[0]

@@ -32,6 +32,7 @@ def read(engine: Engine, start_ns: int | None = None, end_ns: int | None = None,
     if action:
         query = query.where(a.action == action)
     with db.reader(engine).connect() as conn:
-        return [{"id": r.id, "time": format_time(r.t), "actor": r.actor, "action": r.action,
-                 "target": r.target, "detail": json.loads(r.detail)}
-                for r in conn.execute(query)]
+        rows = conn.execute(query).mappings()  # (Row.t is SQLAlchemy's own: use a mapping)
+        return [{"id": r["id"], "time": format_time(r["t"]), "actor": r["actor"],
+                 "action": r["action"], "target": r["target"], "detail": json.loads(r["detail"])}
+                for r in rows]

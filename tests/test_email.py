@@ -1,0 +1,208 @@
+"""Alert email against a real SMTP server: content, outages, a crash mid-send, flapping."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.timeutil import format_time
+from tests.smtp_catcher import SmtpCatcher, wait_for
+from tests.stack import Stack
+
+NS = 1_000_000_000
+FAST = {"KAZSAT_STALE_ALERT_S": "0", "KAZSAT_OUTBOX_POLL_S": "0.2",
+        "KAZSAT_OUTBOX_RETRY_S": "0.2", "KAZSAT_OUTBOX_RETRY_MAX_S": "0.5",
+        "KAZSAT_EMAIL_TO": "ops@example.org", "KAZSAT_EMAIL_TO_CRITICAL": "chief@example.org",
+        "KAZSAT_EMAIL_TO_ENTITY": '{"kazsat-3": "k3-team@example.org"}'}
+MESSAGE_ID = re.compile(r"^<alert-(\d+)-(raised|escalated|cleared)-(\d+)\.\d+@kazsat\.local>$")
+
+
+def lines(key: str, field: str, values: list[float], start_ns: int, step_s: float = 1) -> str:
+    return "\n".join(f"{key} {field}={v} {start_ns + int(i * step_s * NS)}"
+                     for i, v in enumerate(values))
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCatcher]:
+    catcher = SmtpCatcher()
+    yield catcher
+    catcher.stop()
+
+
+def start_stack(tmp_path: Path, smtp: SmtpCatcher, **env: str) -> Stack:
+    stack = Stack(tmp_path / "data", extra_env={**FAST, **smtp.env, **env})
+    stack.start_api()
+    return stack
+
+
+def outbox(stack: Stack) -> dict:
+    with stack.client() as c:
+        return c.get("/api/v1/outbox").json()
+
+
+def test_a_breach_sends_exactly_one_email_with_the_facts(tmp_path: Path,
+                                                          smtp: SmtpCatcher) -> None:
+    smtp.start()
+    stack = start_stack(tmp_path, smtp)
+    try:
+        t0 = time.time_ns() - 60 * NS
+        # bus_voltage: critical high 103 V, persistence 3: raised by the third sample over.
+        r = stack.write(lines("power,satellite=kazsat-2", "bus_voltage",
+                              [100.0, 100.1, 104.2, 104.3, 104.4], t0))
+        assert r.status_code == 204, r.text
+        wait_for(lambda: outbox(stack)["sent"] == 1, what="the alert email")
+        [mail] = smtp.messages()
+        raised_at = format_time(t0 + 4 * NS)
+        assert mail.subject == ("[KazSat CRITICAL] KazSat-2 bus_voltage 104.40 V: "
+                                "critical high 103 V")
+        assert sorted(mail.recipients) == ["chief@example.org", "ops@example.org"]
+        assert mail.envelope_from == "kazsat-monitor@kazsat.local"
+        m = MESSAGE_ID.match(mail.message_id)
+        assert m and m.groups() == ("1", "raised", "1"), mail.message_id
+        text = mail.text()
+        link = (f"{stack.dashboard_url}/replay?satellite=kazsat-2&parameter=bus_voltage"
+                f"&t={raised_at}")
+        for expected in ("Satellite: KazSat-2 (kazsat-2)",
+                         "bus_voltage: Regulated main bus voltage (Power, V)",
+                         "104.40 V", "critical high 103 V", "Severity:  critical",
+                         f"Raised:    {raised_at}", f"Replay:    {link}"):
+            assert expected in text, (expected, text)
+        html = mail.html()
+        assert link.replace("&", "&amp;") in html and "104.40 V" in html
+        assert mail.message["Date"] and mail.message["Auto-Submitted"] == "auto-generated"
+
+        # Back to nominal: the alert clears and a cleared notice threads onto the first.
+        stack.write(lines("power,satellite=kazsat-2", "bus_voltage", [100.0], t0 + 5 * NS))
+        wait_for(lambda: outbox(stack)["sent"] == 2, what="the cleared notice")
+        first, cleared = smtp.messages()
+        assert cleared.subject == "[KazSat cleared] KazSat-2 bus_voltage back within limits " \
+                                  "(100.00 V)"
+        assert cleared.message["In-Reply-To"] == first.message_id
+        assert MESSAGE_ID.match(cleared.message_id).groups() == ("1", "cleared", "2")
+        assert len(smtp.messages()) == 2
+    finally:
+        stack.stop()
+
+
+def breaches(stack: Stack, t0: int) -> None:
+    """Three alerts on three series: three messages."""
+    for key in ("power,satellite=kazsat-2", "power,satellite=kazsat-3"):
+        assert stack.write(lines(key, "bus_voltage", [104.0] * 3, t0)).status_code == 204
+    assert stack.write(lines("link,station=akkol,satellite=kazsat-3", "ebn0_db", [7.0] * 3,
+                             t0)).status_code == 204
+
+
+def test_smtp_down_loses_nothing_and_each_message_arrives_once(tmp_path: Path,
+                                                               smtp: SmtpCatcher) -> None:
+    stack = start_stack(tmp_path, smtp)  # the SMTP server is not running yet
+    try:
+        breaches(stack, time.time_ns() - 30 * NS)
+        wait_for(lambda: (o := outbox(stack))["pending"] == 3 and o["last_error"],
+                 what="three messages waiting after failed attempts")
+        assert smtp.messages() == []
+        smtp.start()
+        wait_for(lambda: outbox(stack)["sent"] == 3, what="all three sent")
+        got = smtp.messages()
+        assert len(got) == 3 and len({m.message_id for m in got}) == 3
+        subjects = sorted(m.subject for m in got)
+        assert subjects[0].startswith("[KazSat CRITICAL] KazSat-2 bus_voltage")
+        assert subjects[1].startswith("[KazSat CRITICAL] KazSat-3 bus_voltage")
+        assert subjects[2] == "[KazSat WARNING] Akkol → KazSat-3 ebn0_db 7.0 dB: warning low 8 dB"
+        link = next(m for m in got if "ebn0_db" in m.subject)
+        assert link.recipients == ["ops@example.org", "k3-team@example.org"]
+        assert "station=akkol" in link.text()
+        assert "unreachable" in stack.api.log()
+        assert outbox(stack)["pending"] == 0
+    finally:
+        stack.stop()
+
+
+def test_a_crash_mid_send_delivers_everything_after_restart(tmp_path: Path,
+                                                            smtp: SmtpCatcher) -> None:
+    smtp.hold.set()  # the server takes the first message and keeps the client waiting
+    smtp.start()
+    stack = start_stack(tmp_path, smtp)
+    try:
+        breaches(stack, time.time_ns() - 30 * NS)
+        assert smtp.held.wait(20), stack.api.log()
+        stack.api.stop(kill=True)  # SIGKILL while the sender waits for the reply to DATA
+        smtp.hold.clear()
+        assert [m.message_id for m in smtp.messages()] != []
+        in_flight = smtp.messages()[0].message_id
+        stack.start_api()
+        wait_for(lambda: outbox(stack)["sent"] == 3, what="all three sent after restart")
+        got = smtp.messages()
+        counts = Counter(m.message_id for m in got)
+        assert len(counts) == 3  # every message arrived
+        assert counts[in_flight] == 2  # the one cut off went again, with the same Message-ID
+        assert sum(counts.values()) == 4
+        copies = [m for m in got if m.message_id == in_flight]
+        assert copies[0].subject == copies[1].subject
+        assert copies[0].message["Date"] == copies[1].message["Date"]
+        assert copies[0].text() == copies[1].text()
+    finally:
+        stack.stop()
+
+
+def test_a_flapping_parameter_is_emailed_once_per_interval(tmp_path: Path,
+                                                           smtp: SmtpCatcher) -> None:
+    smtp.start()
+    stack = start_stack(tmp_path, smtp, KAZSAT_ALERT_EMAIL_INTERVAL_S="60")
+    try:
+        t0 = time.time_ns() - 300 * NS
+        # 50 cycles of 4 s: three samples over the critical limit (raised on the third),
+        # one back inside (cleared): 50 alerts in 200 s of telemetry.
+        values = [104.0, 104.0, 104.0, 100.0] * 50
+        r = stack.write(lines("power,satellite=kazsat-2", "bus_voltage", values, t0))
+        assert r.status_code == 204
+        with stack.client() as c:
+            alerts = c.get("/api/v1/alerts", params={"status": "all", "limit": 100}).json()
+        assert len(alerts["alerts"]) == 50
+        # Raised at 2, 6, 10, ... s; one message per 60 s: the alerts raised at 2, 62, 122
+        # and 182 s; each of those gets its cleared notice: 8 messages.
+        wait_for(lambda: outbox(stack)["sent"] == 8, what="eight messages")
+        got = smtp.messages()
+        kinds = Counter(MESSAGE_ID.match(m.message_id).group(2) for m in got)
+        assert kinds == {"raised": 4, "cleared": 4}
+        raised = sorted((m for m in got if "-raised-" in m.message_id),
+                        key=lambda m: int(MESSAGE_ID.match(m.message_id).group(1)))
+        assert [int(MESSAGE_ID.match(m.message_id).group(1)) for m in raised] == [1, 16, 31, 46]
+        assert "14 more crossings of this limit were not emailed" in raised[1].text()
+        time.sleep(0.5)  # nothing else is on its way (the outbox says so too)
+        assert len(smtp.messages()) == 8 and outbox(stack)["pending"] == 0
+    finally:
+        stack.stop()
+
+
+def test_stale_telemetry_raises_one_alert_per_entity_and_clears(tmp_path: Path,
+                                                                smtp: SmtpCatcher) -> None:
+    smtp.start()
+    stack = start_stack(tmp_path, smtp, KAZSAT_STALE_ALERT_S="1")
+    try:
+        now = time.time_ns()
+        stack.write(lines("power,satellite=kazsat-2", "bus_voltage", [100.0], now))
+        with stack.client() as c:
+            def stale() -> list:
+                return [a for a in c.get("/api/v1/alerts").json()["alerts"]
+                        if a["kind"] == "stale"]
+            [alert] = wait_for(stale, what="a stale alert")  # 3 s: 3 periods of 1 s
+            assert (alert["satellite"], alert["station"], alert["parameter"]) == \
+                   ("kazsat-2", None, None)
+            assert alert["state"] == "stale" and alert["severity"] == "warning"
+            stack.write(lines("power,satellite=kazsat-2", "bus_voltage", [100.0],
+                              time.time_ns()))
+            wait_for(lambda: not stale(), what="the stale alert cleared")
+            [cleared] = c.get("/api/v1/alerts", params={"status": "cleared"}).json()["alerts"]
+            assert cleared["id"] == alert["id"] and cleared["state"] == "cleared"
+        wait_for(lambda: outbox(stack)["sent"] == 2, what="stale and resumed messages")
+        subjects = [m.subject for m in smtp.messages()]
+        assert subjects == ["[KazSat WARNING] KazSat-2: telemetry stopped "
+                            "(no new sample for 3 s)",
+                            "[KazSat cleared] KazSat-2: telemetry resumed"]
+    finally:
+        stack.stop()
