@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from backend.settings import Settings, get_settings
+from simulator.cli import simulate
 
 app = typer.Typer(help="KazSat ground-segment monitor.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -23,6 +24,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.command("simulate")(simulate)
 console = Console(stderr=True)
 
 
@@ -187,4 +189,5 @@ def wait_for_api(url: str, timeout_s: float = 60) -> None:
 
 
 def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     app()

@@ -14,11 +14,12 @@ from backend import db
 ROLES = ("ingest", "viewer", "operator", "engineer")
 # What each role may do. Reading is open to every human role; writing telemetry only to
 # ingest tokens, so a leaked dashboard token cannot inject data.
+# Every role may read the mission database: a writer must know what it may send.
 PERMISSIONS = {
-    "ingest": {"write"},
-    "viewer": {"read"},
-    "operator": {"read", "ack"},
-    "engineer": {"read", "ack", "limits"},
+    "ingest": {"write", "mission"},
+    "viewer": {"read", "mission"},
+    "operator": {"read", "mission", "ack"},
+    "engineer": {"read", "mission", "ack", "limits"},
 }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
-from backend.api.deps import OrjsonResponse, Reader, ServicesDep
+from backend.api.deps import OrjsonResponse, Reader, ServicesDep, require
 from backend.limits import instant_state, stale
 from backend.services import Services
 from backend.timeutil import format_time, parse_time
+from backend.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"], default_response_class=OrjsonResponse)
 
@@ -18,7 +19,8 @@ Entity = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,32}$")]
 
 
 @router.get("/mission")
-def mission(services: ServicesDep, _: Reader) -> OrjsonResponse:
+def mission(services: ServicesDep,
+            _: Annotated[Principal, Depends(require("mission"))]) -> OrjsonResponse:
     """Satellites, stations, subsystems and every parameter, and the list of series as
     [satellite, station, parameter]. A parameter's `limits` are the effective ones (an
     engineer's override applied); `default_limits` are the mission database's."""
