@@ -36,7 +36,7 @@ def _excursion(sat: SatelliteSim, t: np.ndarray) -> np.ndarray:
 
 
 def _wheels(sat: SatelliteSim, t: np.ndarray) -> np.ndarray:
-    phase = (sat.lon / 360.0) * DAY_NS + 3 * 3600 * 10**9  # dump at ~03 h local-ish
+    phase = ((3.0 - sat.lon / 15.0) % 24.0) * 3600e9  # daily dump at 03:00 local time (*model*)
     f = ((t - int(phase)) % DAY_NS) / DAY_NS
     saw = np.where(f >= DUMP_RAMP, (f - DUMP_RAMP) / (1 - DUMP_RAMP), 1 - f / DUMP_RAMP)
     scale = 1.0 + 0.04 * (sat.lon - 70.0) / 30.0  # the two satellites differ a little

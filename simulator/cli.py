@@ -131,6 +131,14 @@ def simulate(
                     batch_values,
                     show_progress=sys.stderr.isatty() or output != "-",
                 )
+                # The back-fill took wall time: catch up at full rate until history reaches now,
+                # so live mode continues without a gap (only when the start is "now").
+                while start is None and then_live:
+                    now_ns = to_ns(dt.datetime.now(dt.UTC))
+                    if now_ns - start_ns < 2 * 10**9:
+                        break
+                    n += backfill(model, sink, start_ns, now_ns, None, batch_values, False)
+                    start_ns = now_ns
                 log.info("back-fill done: %s field values", f"{n:,}")
             except KeyboardInterrupt:
                 log.info("back-fill interrupted; flushing")
@@ -142,8 +150,6 @@ def simulate(
                     sink.close()
             if not then_live_now:
                 return
-            # Live continues from the end of the back-fill, at real time from now on.
-            start_ns = to_ns(dt.datetime.now(dt.UTC)) if start is None else start_ns
         stop = parse_duration(duration) if duration else None
         if stream:
             sink_f = FileSink(stream)
