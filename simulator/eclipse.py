@@ -20,6 +20,7 @@ from simulator.geometry import (
     R_SUN_KM,
     from_ns,
     satellite_ecef,
+    sun,
     sun_ecef,
     to_ns,
 )
@@ -107,6 +108,11 @@ def next_eclipse(
     chunk = 10 * 86_400 * 10**9
     a = t_ns
     while a < t_ns + int(horizon_days * 86_400e9):
+        # Outside the seasons (|declination| > 9.5 deg all chunk long) there is nothing to find.
+        days = np.arange(a - 86_400 * 10**9, a + chunk + 2 * 86_400 * 10**9, 43_200 * 10**9)
+        if np.all(np.abs(np.degrees(sun(days)["dec"])) > 9.5):
+            a += chunk
+            continue
         for start, end in eclipse_intervals_ns(longitude_deg, a, a + chunk):
             if end > t_ns:
                 return from_ns(start), from_ns(end)
