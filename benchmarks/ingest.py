@@ -25,9 +25,7 @@ from backend.settings import Settings
 from tests.stack import Stack
 
 # One line per entity and timestamp, with every 1-second parameter of the mission: what the
-# simulator sends live. Values wobble around the nominal so limit checking does real work.
-NOMINAL = {"bus_voltage": 100.0, "bus_current": 35.0, "battery_soc": 95.0,
-           "battery_voltage": 95.0, "ebn0_db": 12.0, "beacon_level": -60.0}
+# simulator sends live. Values wobble inside the warning band, as a healthy spacecraft's do.
 
 
 def make_bodies(points: int, batch_values: int, start_ns: int) -> list[str]:
@@ -58,8 +56,15 @@ def _value(p, second: int) -> str:
     if p.type == "bool":
         return "true"
     if p.type == "int":
-        return f"{second % 50}i"
-    return f"{NOMINAL.get(p.key, 0.0) + (second % 7) * 0.01:.3f}"
+        return "0i"
+    band = p.limits.warning or p.limits.critical
+    low, high = (band.low, band.high) if band else (None, None)
+    if low is not None and high is not None:
+        mid, swing = (low + high) / 2, (high - low) / 10
+    else:
+        mid = low * 1.5 if low is not None else high / 2 if high is not None else 1.0
+        swing = abs(mid) / 20
+    return f"{mid + swing * ((second % 7) - 3) / 3:.6g}"
 
 
 def run(api_url: str, token: str, bodies: list[str], clients: int) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Engine, bindparam, select, text
@@ -68,72 +69,53 @@ class SqlStore:
         with self._lock:
             try:
                 try:
-                    stored = self._write_once(batch)
+                    stored = self._write_once(Columns.of(batch))
                 except _StaleCache:
                     self._latest_t = self._load_latest_times()
-                    stored = self._write_once(batch)
+                    stored = self._write_once(Columns.of(batch))
             except (OperationalError, DBAPIError) as exc:
                 self._latest_t = self._load_latest_times_quietly()
                 raise StoreUnavailable(_reason(exc)) from exc
-            for sid, t in _newest_per_series(stored).items():
-                if t > self._latest_t.get(sid, -1):
-                    self._latest_t[sid] = t
-        return stored
+            last = stored.last_per_series()
+            self._latest_t.ensure(int(stored.sids.max(initial=0)))
+            self._latest_t.t[stored.sids[last]] = np.maximum(
+                self._latest_t.t[stored.sids[last]], stored.ts[last])
+        return stored.batch()
 
-    def _write_once(self, batch: Batch) -> Batch:
+    def _write_once(self, cols: Columns) -> Columns:
         with self.engine.begin() as conn:
-            stored = self._insert_samples(conn, batch)
-            if stored:
-                self._upsert_rollups(conn, stored)
-                self._upsert_latest(conn, stored)
+            stored = self._insert_samples(conn, cols)
+            if len(stored.ts):
+                conn.exec_driver_sql(self._sql_rollup,
+                                     [r for lv in LEVELS_S for r in rollup_rows(stored, lv)])
+                last = stored.last_per_series()
+                conn.exec_driver_sql(self._sql_latest, list(zip(
+                    stored.sids[last].tolist(), stored.ts[last].tolist(),
+                    stored.vs[last].tolist())))
         return stored
 
-    def _insert_samples(self, conn, batch: Batch) -> Batch:
-        keys = list(zip(batch.series_ids, batch.times))
-        if len(set(keys)) != len(keys):  # repeats inside the batch: the first one stands
-            first = dict(zip(reversed(keys), reversed(batch.values)))
-            batch = Batch([k[0] for k in first], [k[1] for k in first], list(first.values()))
-        latest_t = self._latest_t
-        fresh = Batch()
-        late = []
-        for sid, t, v in zip(batch.series_ids, batch.times, batch.values):
-            if t > latest_t.get(sid, -1):
-                fresh.series_ids.append(sid)
-                fresh.times.append(t)
-                fresh.values.append(v)
-            else:
-                late.append((sid, t, v))
-        rows = list(zip(fresh.series_ids, fresh.times, fresh.values))
-        if rows:
-            inserted = conn.exec_driver_sql(self._sql_insert, rows).rowcount
-            if inserted != len(rows):
+    def _insert_samples(self, conn, cols: Columns) -> Columns:
+        """Insert what is new; return exactly the samples that were stored."""
+        self._latest_t.ensure(int(cols.sids.max(initial=0)))
+        fresh_mask = cols.ts > self._latest_t.t[cols.sids]
+        fresh = cols.take(fresh_mask)
+        if len(fresh.ts):
+            inserted = conn.exec_driver_sql(self._sql_insert, fresh.rows()).rowcount
+            if inserted != len(fresh.ts):
                 # Another process stored some of these: roll back, reload, sort them again.
                 raise _StaleCache
-        for row in late:  # out-of-order or resent samples: rare, one at a time
-            if conn.exec_driver_sql(self._sql_insert, row).rowcount == 1:
-                fresh.series_ids.append(row[0])
-                fresh.times.append(row[1])
-                fresh.values.append(row[2])
-        return fresh
+        if fresh_mask.all():
+            return fresh
+        late = cols.take(~fresh_mask)  # out-of-order or resent samples: one at a time
+        kept = [conn.exec_driver_sql(self._sql_insert, row).rowcount == 1 for row in late.rows()]
+        return Columns.concat(fresh, late.take(np.array(kept, dtype=bool)))
 
-    def _upsert_rollups(self, conn, batch: Batch) -> None:
-        rows = []
-        for level_s in LEVELS_S:
-            rows += rollup_rows(batch, level_s)
-        conn.exec_driver_sql(self._sql_rollup, rows)
-
-    def _upsert_latest(self, conn, batch: Batch) -> None:
-        newest: dict[int, tuple[int, float]] = {}
-        for sid, t, v in zip(batch.series_ids, batch.times, batch.values):
-            if sid not in newest or t > newest[sid][0]:
-                newest[sid] = (t, v)
-        conn.exec_driver_sql(self._sql_latest, [(s, t, v) for s, (t, v) in newest.items()])
-
-    def _load_latest_times(self) -> dict[int, int]:
+    def _load_latest_times(self) -> LatestTimes:
         with self.reader.connect() as conn:
-            return dict(conn.execute(select(db.latest.c.series_id, db.latest.c.t)).all())
+            return LatestTimes(dict(conn.execute(select(db.latest.c.series_id, db.latest.c.t))
+                                    .all()))
 
-    def _load_latest_times_quietly(self) -> dict[int, int]:
+    def _load_latest_times_quietly(self) -> LatestTimes:
         try:
             return self._load_latest_times()
         except (OperationalError, DBAPIError):
@@ -246,8 +228,10 @@ class SqlStore:
                     rows = conn.execute(text("SELECT t, value FROM samples WHERE series_id = :sid"),
                                         {"sid": sid}).all()
                     if rows:
-                        batch = Batch([sid] * len(rows), [r[0] for r in rows], [r[1] for r in rows])
-                        self._upsert_rollups(conn, batch)
+                        cols = Columns.of(Batch([sid] * len(rows), [r[0] for r in rows],
+                                                [r[1] for r in rows]))
+                        conn.exec_driver_sql(self._sql_rollup, [
+                            r for lv in LEVELS_S for r in rollup_rows(cols, lv)])
                         written += len(rows)
                 if progress:
                     progress(i + 1, len(sids))
@@ -286,14 +270,10 @@ def bucket_width(span_ns: int, max_points: int) -> tuple[int, int]:
     return -(-need // level) * level, level
 
 
-def rollup_rows(batch: Batch, level_s: int) -> list[tuple]:
-    """Per (series, bucket) aggregates of one batch, as rollup upsert rows."""
-    sids = np.asarray(batch.series_ids, dtype=np.int64)
-    ts = np.asarray(batch.times, dtype=np.int64)
-    vs = np.asarray(batch.values, dtype=np.float64)
+def rollup_rows(cols: Columns, level_s: int) -> list[tuple]:
+    """Per (series, bucket) aggregates of samples sorted by (series, time), as upsert rows."""
+    sids, ts, vs = cols.sids, cols.ts, cols.vs
     width = level_s * NS
-    order = np.lexsort((ts, sids))
-    sids, ts, vs = sids[order], ts[order], vs[order]
     buckets = ts // width * width
     edge = np.flatnonzero((sids[1:] != sids[:-1]) | (buckets[1:] != buckets[:-1])) + 1
     starts = np.concatenate(([0], edge))
@@ -302,8 +282,62 @@ def rollup_rows(batch: Batch, level_s: int) -> list[tuple]:
         [level_s] * len(starts), sids[starts].tolist(), buckets[starts].tolist(),
         np.minimum.reduceat(vs, starts).tolist(), np.maximum.reduceat(vs, starts).tolist(),
         np.add.reduceat(vs, starts).tolist(), (ends - starts + 1).tolist(),
-        ts[starts].tolist(), vs[starts].tolist(), ts[ends].tolist(), vs[ends].tolist(),
-        strict=True))
+        ts[starts].tolist(), vs[starts].tolist(), ts[ends].tolist(), vs[ends].tolist()))
+
+
+@dataclass
+class Columns:
+    """Samples as numpy columns sorted by (series, time), each (series, time) once: the
+    order of the samples table's key, so inserts walk the B-tree forward."""
+
+    sids: np.ndarray
+    ts: np.ndarray
+    vs: np.ndarray
+
+    @classmethod
+    def of(cls, batch: Batch) -> Columns:
+        sids = np.asarray(batch.series_ids, dtype=np.int64)
+        ts = np.asarray(batch.times, dtype=np.int64)
+        vs = np.asarray(batch.values, dtype=np.float64)
+        order = np.lexsort((ts, sids))  # stable: repeats keep their arrival order
+        cols = cls(sids[order], ts[order], vs[order])
+        repeat = (cols.sids[1:] == cols.sids[:-1]) & (cols.ts[1:] == cols.ts[:-1])
+        if repeat.any():  # the same sample twice in one batch: the first one stands
+            cols = cols.take(np.concatenate(([True], ~repeat)))
+        return cols
+
+    @classmethod
+    def concat(cls, a: Columns, b: Columns) -> Columns:
+        return cls.of(Batch(*(np.concatenate((x, y)).tolist()
+                              for x, y in ((a.sids, b.sids), (a.ts, b.ts), (a.vs, b.vs)))))
+
+    def take(self, mask: np.ndarray) -> Columns:
+        return Columns(self.sids[mask], self.ts[mask], self.vs[mask])
+
+    def rows(self) -> list[tuple[int, int, float]]:
+        return list(zip(self.sids.tolist(), self.ts.tolist(), self.vs.tolist()))
+
+    def last_per_series(self) -> np.ndarray:
+        """Index of each series' newest sample."""
+        return np.concatenate((np.flatnonzero(self.sids[1:] != self.sids[:-1]),
+                               [len(self.sids) - 1])) if len(self.sids) else np.array([], int)
+
+    def batch(self) -> Batch:
+        return Batch(self.sids.tolist(), self.ts.tolist(), self.vs.tolist())
+
+
+class LatestTimes:
+    """Each series' newest stored time, indexed by series id: one numpy lookup tells which
+    samples of a batch are new (the common case) and which are late or resent."""
+
+    def __init__(self, known: dict[int, int]) -> None:
+        self.t = np.full(max(known, default=0) + 1, -1, dtype=np.int64)
+        for sid, t in known.items():
+            self.t[sid] = t
+
+    def ensure(self, sid: int) -> None:
+        if sid >= len(self.t):
+            self.t = np.concatenate((self.t, np.full(sid + 1 - len(self.t), -1, np.int64)))
 
 
 def _combine(pieces: list) -> tuple | None:
@@ -312,14 +346,6 @@ def _combine(pieces: list) -> tuple | None:
         return None
     return (min(p[0] for p in pieces), max(p[1] for p in pieces),
             sum(p[2] for p in pieces), sum(p[3] for p in pieces))
-
-
-def _newest_per_series(batch: Batch) -> dict[int, int]:
-    newest: dict[int, int] = {}
-    for sid, t in zip(batch.series_ids, batch.times):
-        if t > newest.get(sid, -1):
-            newest[sid] = t
-    return newest
 
 
 def _reason(exc: Exception) -> str:
