@@ -167,17 +167,23 @@ class LimitChecker:
         out: list[Transition] = []
         series = self._s
         times, sids, values = batch.times, batch.series_ids, batch.values
+        if times == sorted(times):  # nearly always: senders write in time order
+            items = zip(sids, times, values)
+        else:
+            order = sorted(range(len(times)), key=times.__getitem__)
+            items = ((sids[i], times[i], values[i]) for i in order)
         with self.lock:
-            for i in sorted(range(len(times)), key=times.__getitem__):
-                s = series[sids[i]]
-                t = times[i]
+            for sid, t, v in items:
+                s = series[sid]
                 if t <= s.last_t:
                     continue
-                v = values[i]
+                if s.calm_lo <= v <= s.calm_hi:  # the common case: nominal, staying so
+                    s.last_t = t
+                    s.last_value = v
+                    continue
                 previous = s.last_value
-                s.last_t, s.last_value = t, v
-                if s.calm_lo <= v <= s.calm_hi:
-                    continue  # the common case: nominal and staying so
+                s.last_t = t
+                s.last_value = v
                 self._step(s, t, v, out)
                 if s.depends and v != previous:
                     self._gate_changed(s, t, v, out)
