@@ -1,7 +1,13 @@
 """KazSat telemetry simulator: two geostationary satellites, two ground stations, their links.
 
 The simulator only speaks InfluxDB line protocol over HTTP; its input is the mission dict the
-backend serves at GET /api/v1/mission. See `simulator.model.Model` for the one interface.
+backend serves at GET /api/v1/mission.
+
+- `Model(mission, seed, start_ns, scenario).generate(t0_ns, t1_ns, step_s) -> list[Block]`: the
+  one interface between physics and writers.
+- `next_eclipse(longitude_deg, t) -> (start, end) | None`, `eclipses(...)`, `illumination(...)`
+  in `simulator.eclipse`: pure functions for the backend and dashboard.
+- `simulator.cli.simulate`: the `kazsat simulate` command (also `python -m simulator`).
 """
 
 from simulator.eclipse import next_eclipse

@@ -89,6 +89,7 @@ def simulate(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     if output is None and not token:
         raise typer.BadParameter(
             "an ingest token is needed: --token or KAZSAT_INGEST_TOKEN", param_hint="--token"
