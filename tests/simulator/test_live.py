@@ -162,3 +162,25 @@ def test_cli_backfill_then_stop(mission: dict, server: tuple[str, Recorder], tmp
     times = {parse(ln)[3] for ln in _lines(rec)}
     assert min(times) == utc(2026, 11, 25, 10) and max(times) == utc(2026, 11, 25, 11, 59)
     assert all(t % (60 * 10**9) == 0 for t in times)
+
+
+def test_ctrl_c_stops_live_mode_after_writing_what_was_generated(mission: dict) -> None:
+    t0 = utc(2026, 11, 25, 12)
+    now = [0.0]
+    written: list[str] = []
+
+    def sleep(s: float) -> None:
+        now[0] += 1.0
+        if now[0] >= 3:
+            raise KeyboardInterrupt
+
+    n = live(
+        Model(mission, seed=1, start_ns=t0),
+        written.extend,
+        t0,
+        speed=10.0,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    times = {parse(ln)[3] for ln in written}
+    assert n > 0 and max(times) == t0 + 20 * 10**9 - 10**9  # 2 ticks at 10x, then Ctrl-C
