@@ -129,11 +129,13 @@ class SqlStore:
             return {sid: (t, v) for sid, t, v in rows}
 
     def at(self, t_ns: int) -> dict[int, tuple[int, float]]:
-        # One statement: an index seek per series for its last time at or before t_ns,
-        # then the value at that time (PERFORMANCE.md: ~100x a GROUP BY over samples).
-        sql = text("SELECT x.id, x.t, s.value FROM (SELECT id, (SELECT max(t) FROM samples "
-                   "WHERE series_id = series.id AND t <= :at) AS t FROM series) x "
-                   "JOIN samples s ON s.series_id = x.id AND s.t = x.t")
+        # One statement: an index seek per series for its last time at or before t_ns, then
+        # one for the value there. MATERIALIZED keeps planners from flattening the subquery
+        # into a scan of every sample (seen on SQLite: 2 s instead of 10 ms).
+        sql = text("WITH x AS MATERIALIZED (SELECT id, (SELECT max(t) FROM samples "
+                   "WHERE series_id = series.id AND t <= :at) AS t FROM series) "
+                   "SELECT x.id, x.t, s.value FROM x JOIN samples s "
+                   "ON s.series_id = x.id AND s.t = x.t")
         with self._reading() as conn:
             return {sid: (t, v) for sid, t, v in conn.execute(sql, {"at": t_ns})}
 
