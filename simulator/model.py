@@ -151,7 +151,8 @@ class Model:
                 self._warned.add(p.key)
                 log.warning("no physics for parameter %s: sending a constant", p.key)
             v = np.full(n, _default(p))
-        v = np.broadcast_to(v, (n,))
+        if np.ndim(v) == 0 or len(v) != n:  # a constant: one value per sample
+            v = np.broadcast_to(v, (n,))
         if p.type == "bool":
             return v.astype(bool)
         if p.type == "int":
