@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from simulator.lineprotocol import batches, lines
@@ -61,6 +62,7 @@ def backfill(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         disable=not show_progress,
+        console=Console(stderr=True),  # stdout may be carrying line protocol (--output -)
         transient=False,
     ) as bar:
         task = bar.add_task("", total=(t1_ns - t0_ns) / S)
