@@ -178,7 +178,8 @@ class SqlStore:
                    "WHERE series_id = :sid AND t >= :a AND t < :b GROUP BY k ORDER BY k")
             params = {"w": width, "sid": sid, "a": a, "b": b}
         else:
-            sql = ("SELECT bucket_t / :w AS k, min(min), max(max), sum(sum), sum(count) "
+            sql = ("SELECT bucket_t / :w AS k, min(min), max(max), sum(sum), "
+                   "CAST(sum(count) AS BIGINT) "
                    "FROM rollups WHERE level = :lvl AND series_id = :sid AND bucket_t >= :a "
                    "AND bucket_t < :b GROUP BY k ORDER BY k")
             params = {"w": width, "lvl": level // NS, "sid": sid, "a": a, "b": b}
@@ -298,6 +299,8 @@ class Columns:
         sids = np.asarray(batch.series_ids, dtype=np.int64)
         ts = np.asarray(batch.times, dtype=np.int64)
         vs = np.asarray(batch.values, dtype=np.float64)
+        if not np.isfinite(vs).all():
+            raise ValueError("sample values must be finite numbers")
         order = np.lexsort((ts, sids))  # stable: repeats keep their arrival order
         cols = cls(sids[order], ts[order], vs[order])
         repeat = (cols.sids[1:] == cols.sids[:-1]) & (cols.ts[1:] == cols.ts[:-1])
