@@ -15,7 +15,7 @@ from dashboard import parameters as pm
 COLOURS = ["#5ab0f0", "#c39bd3", "#7fd1b9", "#f0c674", "#e58f65", "#9aa5b1", "#6c8ebf",
            "#b5cea8"]
 LIMIT_COLOUR = {"warning": "#f5a623", "critical": "#ff4d4f"}
-STRIP_PX = 120
+STRIP_PX = 96
 TEXT = "#aab4c0"
 GRID = "#1f2833"
 
@@ -65,8 +65,10 @@ def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
         "margin": {"l": 64, "r": 16, "t": 22, "b": 30}, "showlegend": False,
         "hovermode": "x unified", "uirevision": "keep",
         "xaxis": {"type": "date", "gridcolor": GRID, "linecolor": GRID, "showspikes": True,
-                  "spikecolor": TEXT, "spikethickness": 1, "tickformat": "%H:%M\n%b %d"},
+                  "spikecolor": TEXT, "spikethickness": 1, "tickformat": "%H:%M"},
         "shapes": [], "annotations": []}
+    # The time axis hangs under the bottom strip.
+    layout["xaxis"]["anchor"] = "y" if n <= 1 else f"y{n}"
     if x_range:
         layout["xaxis"]["range"] = list(x_range)
     data = []

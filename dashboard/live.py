@@ -48,3 +48,6 @@ def banner_cells(snap: Snapshot, model: Model) -> None:
     model.cell("banner|stale", f"◌ {stale} stale" if stale else "", "stale" if stale else None)
     calm = not (critical or warning or lock or alerts)
     model.cell("banner|all", "● ALL NOMINAL" if calm else "", "nominal" if calm else None)
+    # A visible heartbeat: the API's time of the answer this tick drew.
+    stamp = (snap.at or snap.now)[11:19]
+    model.cell("banner|asof", f"{'at' if snap.at else 'updated'} {stamp} UTC", None)

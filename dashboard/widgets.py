@@ -51,7 +51,7 @@ def figure_line(page: str, key: str, label: str, unit: str = "") -> html.Div:
                     className="kz-fig")
 
 
-BANNER_PARTS = ("critical", "warning", "lock", "alerts", "stale", "all")
+BANNER_PARTS = ("critical", "warning", "lock", "alerts", "stale", "all", "asof")
 
 
 def banner(page: str) -> html.Div:
@@ -102,7 +102,9 @@ def register_live(page: str, charts: bool = False) -> None:
         Output(ids("vc", page, ALL), "className"),
         Output(ids("vb", page, ALL), "children"),
         model,
+        State(ids("v", page, ALL), "children"),
         State(ids("vc", page, ALL), "className"),
+        State(ids("vb", page, ALL), "children"),
     )
     clientside_callback(
         ClientsideFunction("kazsat", "down"),

@@ -12,7 +12,9 @@
     return list.map(function (o, i) { const r = fn(o, i); return r === undefined ? nu : r; });
   }
 
-  function cells(model, classes) {
+  // Only what changed goes back to Dash: each updated prop costs the renderer a dispatch,
+  // and a satellite page holds several hundred cells.
+  function cells(model, texts, classes, badges) {
     const ctx = window.dash_clientside.callback_context;
     const outs = ctx.outputs_list;
     const nu = window.dash_clientside.no_update;
@@ -20,17 +22,21 @@
       return outs.map(function (list) { return list.map(function () { return nu; }); });
     }
     const c = model.cells;
-    const text = each(outs[0], function (o) { const e = c[o.id.key]; return e && e[0]; });
+    const changed = function (now, next) { return next === now ? undefined : next; };
+    const text = each(outs[0], function (o, i) {
+      const e = c[o.id.key];
+      return e ? changed(texts[i], e[0]) : undefined;
+    });
     const cls = each(outs[1], function (o, i) {
       const e = c[o.id.key];
       if (!e) return undefined;
       const base = (classes[i] || "").replace(STATE_CLASS, "").trim();
-      return base + " kz-" + e[1];
+      return changed(classes[i], base + " kz-" + e[1]);
     });
-    const badge = each(outs[2], function (o) {
+    const badge = each(outs[2], function (o, i) {
       const e = c[o.id.key];
       if (!e) return undefined;
-      return (o.id.key.startsWith("tile|") ? TILE_BADGE : BADGE)[e[1]];
+      return changed(badges[i], (o.id.key.startsWith("tile|") ? TILE_BADGE : BADGE)[e[1]]);
     });
     return [text, cls, badge];
   }

@@ -1,0 +1,157 @@
+"""The dashboard in a real browser: pages load cleanly, values move, limit breaches and an API
+outage show within seconds."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser.conftest import Live, save_screenshot
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"overview": "/", "satellite-kazsat-2": "/satellite/kazsat-2",
+         "satellite-kazsat-3": "/satellite/kazsat-3", "station-akkol": "/station/akkol",
+         "station-kokterek": "/station/kokterek", "alerts": "/alerts", "replay": "/replay"}
+
+
+def dash_id(kind: str, page: str, key: str) -> str:
+    """The DOM id Dash gives a pattern-matching id dict."""
+    return json.dumps({"key": key, "kz": kind, "page": page}, separators=(",", ":"),
+                      sort_keys=True)
+
+
+def _prop(driver: object, kind: str, page: str, key: str, prop: str) -> str:
+    # getElementById: the JSON ids Dash writes are awkward as CSS selectors.
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e[arguments[1]] : '';",
+        dash_id(kind, page, key), prop) or ""
+
+
+def text_of(driver: object, kind: str, page: str, key: str) -> str:
+    return _prop(driver, kind, page, key, "innerText")
+
+
+def class_of(driver: object, kind: str, page: str, key: str) -> str:
+    return _prop(driver, kind, page, key, "className")
+
+
+def shown(driver: object, kind: str, page: str, key: str) -> bool:
+    return bool(driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return !!(e && e.offsetParent);",
+        dash_id(kind, page, key)))
+
+
+WATCH = """
+const [id, cls, name] = arguments;
+window.kzSeen = window.kzSeen || {};
+const el = document.getElementById(id);
+new MutationObserver((_, obs) => {
+  if (el.classList.contains(cls)) { window.kzSeen[name] = Date.now(); obs.disconnect(); }
+}).observe(el, {attributes: true, attributeFilter: ["class"]});
+"""
+
+
+def until(driver: object, condition: object, timeout: float = 10, message: str = "") -> object:
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: condition(d), message)
+
+
+def severe_logs(driver: object) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def open_page(driver: object, live: Live, path: str) -> None:
+    driver.get(live.stack.dashboard_url + path)
+    until(driver, lambda d: "ALL NOMINAL" in d.find_element(By.CLASS_NAME, "kz-banner").text
+          or "CRITICAL" in d.find_element(By.CLASS_NAME, "kz-banner").text, 20,
+          f"{path}: the banner never filled")
+
+
+def wait_ticking(driver: object, page: str) -> None:
+    """Until the banner's 'updated' time has moved twice: the page is past its first render
+    and ticking steadily."""
+    seen: list[str] = []
+
+    def moved(d: object) -> bool:
+        text = text_of(d, "v", page, "banner|asof")
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        return len(seen) >= 3
+
+    until(driver, moved, 10, "the page does not tick")
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_loads_without_browser_errors(driver: object, live: Live, name: str) -> None:
+    driver.get_log("browser")  # drop what earlier pages left
+    open_page(driver, live, PAGES[name])
+    if name.startswith(("satellite", "station")):
+        until(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".kz-chart .scatterlayer"
+                                                    " .trace")) > 0, 20, "charts never drew")
+    save_screenshot(driver, name)
+    assert severe_logs(driver) == []
+
+
+def test_live_value_changes_without_reload(driver: object, live: Live) -> None:
+    open_page(driver, live, "/")
+    series = ("kazsat-2", "akkol", "ebn0_db")
+    key = "|".join(s or "" for s in series)
+    marker = driver.find_element(By.TAG_NAME, "header")  # must survive: no reload
+    for value in (13.7, 9.4):
+        live.feeder.overrides[series] = value
+        until(driver, lambda d, v=value: text_of(d, "v", "overview", key) == f"{v:.1f}", 5,
+              f"Eb/N0 never showed {value}")
+    live.feeder.overrides.pop(series)
+    assert marker.is_displayed()
+
+
+def test_limit_breach_turns_tile_and_banner_critical_within_two_seconds(
+        driver: object, live: Live) -> None:
+    open_page(driver, live, "/")
+    wait_ticking(driver, "overview")
+    tile = ("vc", "overview", "tile|kazsat-2|power")
+    assert "kz-n" in class_of(driver, *tile)
+    series = ("kazsat-2", None, "bus_voltage")
+    # The browser notes when the tile and banner change, so that the test's own polling
+    # (slow on a loaded machine) does not count against the dashboard.
+    driver.execute_script(WATCH, dash_id(*tile), "kz-c", "tile")
+    driver.execute_script(WATCH, dash_id("vc", "overview", "banner|critical"), "kz-c", "banner")
+    live.feeder.breach(series, 95.0)  # below the critical low bound of the mission
+    written_ms = time.time() * 1000  # the API has answered: it holds the breach
+    until(driver, lambda d: "kz-c" in class_of(d, *tile)
+          and "CRITICAL" in text_of(d, "vb", "overview", "tile|kazsat-2|power")
+          and "1 CRITICAL" in text_of(d, "v", "overview", "banner|critical"), 5,
+          "tile and banner did not turn critical")
+    seen = driver.execute_script("return window.kzSeen;")
+    elapsed = (max(seen["tile"], seen["banner"]) - written_ms) / 1000
+    cell = ("vc", "overview", "kazsat-2||bus_voltage")
+    assert "kz-c" in class_of(driver, *cell)
+    assert "CRIT" in text_of(driver, "vb", "overview", "kazsat-2||bus_voltage")
+    assert "bus voltage" in text_of(driver, "v", "overview", "alarms|kazsat-2|power").lower()
+    save_screenshot(driver, "overview-critical")
+    live.feeder.overrides.pop(series)
+    live.feeder.breach(series, 100.0)
+    until(driver, lambda d: "kz-n" in class_of(d, *tile), 10, "tile never came back nominal")
+    print(f"critical shown {elapsed:.2f} s after the write")
+    assert elapsed < 2.0, f"critical shown {elapsed:.2f} s after the write"
+
+
+def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> None:
+    open_page(driver, live, "/satellite/kazsat-2")
+    notice = ("down", "satellite", "notice")
+    assert not shown(driver, *notice)
+    live.stack.api.stop()
+    until(driver, lambda d: "API unreachable since" in text_of(d, *notice), 10,
+          "no notice while the API is down")
+    save_screenshot(driver, "api-down")
+    live.stack.start_api()  # same port, same data folder
+    until(driver, lambda d: not shown(d, *notice), 15,
+          "the notice stayed after the API came back")
+    until(driver, lambda d: "ALL NOMINAL" in d.find_element(By.CLASS_NAME, "kz-banner").text,
+          10)
+    assert severe_logs(driver) == []
