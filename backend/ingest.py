@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import time
 import zlib
+from collections.abc import Callable
 
 from backend.lineprotocol import PRECISION_NS, FieldValue, LineError, parse_key, parse_lines
 from backend.mission import Mission, Parameter
@@ -54,38 +55,69 @@ class Ingestor:
         self.mission = mission
         self.registry = registry
         self.max_future_ns = max_future_s * NS
-        # key "power,satellite=kazsat-2" + field -> (series id, parameter); filled on first use
-        self._fields: dict[tuple[str, str], tuple[int, Parameter]] = {}
+        # ("power,satellite=kazsat-2", field) -> (series id, text-to-number function),
+        # filled as fields are first seen and validated
+        self._known: dict[tuple[str, str], tuple[int, Callable[[str], float]]] = {}
         self._keys: dict[str, tuple[str, str | None, str | None]] = {}
 
     def parse(self, text: str, precision: str = "ns", now_ns: int | None = None) -> Batch:
         if precision not in PRECISION_NS:
             raise IngestError(f"precision {precision!r} is not one of ns, us, ms, s")
         now_ns = time.time_ns() if now_ns is None else now_ns
-        horizon = now_ns + self.max_future_ns
+        limits = (now_ns + self.max_future_ns, PRECISION_NS[precision], precision)
         batch = Batch()
         sids, times, values = batch.series_ids, batch.times, batch.values
-        fields_cache = self._fields
-        try:
-            for line in parse_lines(text, precision):
-                t = now_ns if line.time_ns is None else line.time_ns
-                if t > horizon or t < 0:
-                    why = "more than a day ahead" if t > 0 else "before 1970"
-                    raise IngestError(f"time {t} ns is {why} (precision {precision})",
-                                      line.number)
-                for name, raw in line.fields:
-                    cached = fields_cache.get((line.key, name))
-                    if cached is None:
-                        cached = self._resolve(line.key, name, line.number)
-                    sid, param = cached
+        known = self._known
+        # The fast path: plain lines of fields already seen, each converted by its
+        # parameter's type. Anything unusual (escapes, a new field, a bad value) goes to
+        # `_one_line`, the full parser, which also finds the words for any refusal.
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line or line[0] == "#":
+                continue
+            start = len(values)
+            try:
+                parts = line.split(" ")
+                if len(parts) == 3 and parts[2].isdigit():
+                    t = int(parts[2]) * limits[1]
+                elif len(parts) == 2:
+                    t = now_ns
+                else:
+                    raise LookupError
+                if t > limits[0] or "\\" in line:
+                    raise LookupError
+                key = parts[0]
+                for item in parts[1].split(","):
+                    name, _, raw = item.partition("=")
+                    sid, convert = known[(key, name)]
+                    v = convert(raw)
+                    if v - v != 0.0:  # NaN or infinity
+                        raise ValueError
                     sids.append(sid)
-                    times.append(t)
-                    values.append(_number(param, raw, line.number))
-        except LineError as exc:
-            raise IngestError(exc.message, exc.line) from None
+                    values.append(v)
+                times.extend([t] * (len(values) - start))
+            except (LookupError, ValueError):
+                del sids[start:], values[start:], times[start:]
+                self._one_line(line, number, now_ns, limits, batch)
         if not batch:
             raise IngestError("no data lines in the body")
         return batch
+
+    def _one_line(self, line: str, number: int, now_ns: int, limits: tuple, batch: Batch) -> None:
+        horizon, _, precision = limits
+        try:
+            for parsed in parse_lines(line, precision):
+                t = now_ns if parsed.time_ns is None else parsed.time_ns
+                if t > horizon or t < 0:
+                    why = (f"more than {self.max_future_ns // NS} s ahead of the server clock"
+                           if t > 0 else "before 1970")
+                    raise IngestError(f"time {t} ns is {why} (precision {precision})", number)
+                for name, raw in parsed.fields:
+                    sid, param = self._resolve(parsed.key, name, number)
+                    batch.series_ids.append(sid)
+                    batch.times.append(t)
+                    batch.values.append(_number(param, raw, number))
+        except LineError as exc:
+            raise IngestError(exc.message, number) from None
 
     def _resolve(self, key: str, field: str, number: int) -> tuple[int, Parameter]:
         measurement, satellite, station = self._entity(key, number)
@@ -98,7 +130,7 @@ class Ingestor:
         info = self.registry.find(satellite, station, field)
         if info is None:
             raise IngestError(f"{satellite} has no parameter {field!r}", number)
-        self._fields[(key, field)] = (info.id, param)
+        self._known[(key, field)] = (info.id, _CONVERT[param.type](param))
         return info.id, param
 
     def _entity(self, key: str, number: int) -> tuple[str, str | None, str | None]:
@@ -120,6 +152,30 @@ class Ingestor:
             raise IngestError(f"unknown station {station!r}", number)
         self._keys[key] = (measurement, satellite, station)
         return self._keys[key]
+
+
+def _float_text(raw: str) -> float:
+    if "_" in raw:  # Python reads 1_000; line protocol does not
+        raise ValueError(raw)
+    return float(raw)
+
+
+def _int_text(raw: str) -> float:
+    if raw[-1] != "i" or "_" in raw:
+        raise ValueError(raw)
+    return float(int(raw[:-1]))
+
+
+_BOOL_TEXT = {**dict.fromkeys(("t", "T", "true", "True", "TRUE"), 1.0),
+              **dict.fromkeys(("f", "F", "false", "False", "FALSE"), 0.0)}
+# Per parameter type, a function from field text to the stored number; a text of another
+# shape raises LookupError or ValueError and takes the full parser.
+_CONVERT: dict[str, Callable[[Parameter], Callable[[str], float]]] = {
+    "float": lambda p: _float_text,
+    "int": lambda p: _int_text,
+    "bool": lambda p: _BOOL_TEXT.__getitem__,
+    "enum": lambda p: {f'"{v}"': float(i) for i, v in enumerate(p.values)}.__getitem__,
+}
 
 
 def _number(param: Parameter, raw: FieldValue, line: int) -> float:

@@ -1,6 +1,8 @@
 """Ingest validation against the mission database: every refusal names its line."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend import db
 from backend.ingest import IngestError, Ingestor
@@ -93,3 +95,39 @@ def test_empty_body_is_refused(ingestor):
 def test_unknown_precision_is_refused(ingestor):
     with pytest.raises(IngestError, match="precision"):
         parse(ingestor, "power,satellite=kazsat-2 bus_voltage=1 1", "h")
+
+
+FIELD_TEXTS = {"bus_voltage": ["100.5", "1e2", "-0", "7i", "nan", "1_0", "true", '"x"', ""],
+               "earth_sensor_valid": ["t", "FALSE", "1", '"true"'],
+               "command_counter": ["5i", "5", "5.5", "-3i", "9u"],
+               "aocs_mode": ['"normal"', '"safe"', "normal", '"sleep"', '"a b"', '"x,y=1"']}
+SUBSYSTEM = {"bus_voltage": "power", "earth_sensor_valid": "aocs", "command_counter": "ttc",
+             "aocs_mode": "aocs"}
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(sorted(FIELD_TEXTS)), st.data()), min_size=1,
+                max_size=4),
+       st.sampled_from(["", " 1764000000000000000", " 17640000000000000000000", " 12a", " "]),
+       st.sampled_from(["kazsat-2", "kazsat-3", "kazsat-9"]))
+def test_fast_path_agrees_with_the_full_parser(ingestor, fields, stamp, satellite):
+    """Whatever the line, the fast path and the full parser accept the same values or
+    refuse with the same message."""
+    from backend.store.base import Batch
+
+    fields = [(k, d.draw(st.sampled_from(FIELD_TEXTS[k]))) for k, d in fields]
+    measurement = SUBSYSTEM[fields[0][0]]
+    line = f"{measurement},satellite={satellite} " + ",".join(f"{k}={v}" for k, v in fields) \
+        + stamp
+    body = f"power,satellite=kazsat-2 bus_voltage=100 1\n{line}"
+    try:
+        fast = ingestor.parse(body, now_ns=NOW)
+    except IngestError as exc:
+        fast = ("refused", exc.line, exc.message)
+    reference = Batch()
+    try:
+        ingestor._one_line(body.split("\n")[0], 1, NOW, (NOW + 86_400 * 10**9, 1, "ns"), reference)
+        ingestor._one_line(line, 2, NOW, (NOW + 86_400 * 10**9, 1, "ns"), reference)
+    except IngestError as exc:
+        reference = ("refused", exc.line, exc.message)
+    assert fast == reference
