@@ -1,14 +1,158 @@
-"""Alerts page (/alerts)."""
+"""Alerts page (/alerts): the alert list with filters, acknowledge and shelve (operator
+token), and a link from each alert into replay at its time. Built against the alerts
+contract; until the backend serves /api/v1/alerts the list says so quietly."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
-from dash import html
+import httpx
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+
+from backend.settings import get_settings
+from dashboard import api_client, live
+from dashboard import parameters as pm
+from dashboard.widgets import live_frame, model_output, register_live, tick_input, waiting
+
+PAGE = "alerts"
+LIST_REFRESH_MS = 5000  # the list is not per tick: the banner already counts open alerts
+SEVERITY = {"critical": ("✖ CRITICAL", "kz-c"), "warning": ("▲ WARNING", "kz-w")}
 
 
 def layout(**_: str) -> html.Div:
-    return html.Div("Alerts", className="kz-empty")
+    mission = api_client.mission()
+    if mission is None:
+        return waiting(get_settings().api_url)
+
+    def options(items: dict) -> list[dict]:
+        return [{"label": "any", "value": ""}] + [
+            {"label": v["name"], "value": k} for k, v in items.items()]
+
+    return live_frame(PAGE, [
+        html.Div([
+            html.Span("Alerts", className="kz-h2"),
+            _filter("al-status", "Status", [{"label": s, "value": s} for s in
+                                            ("active", "acknowledged", "cleared", "all")],
+                    "active"),
+            _filter("al-satellite", "Satellite", options(mission["satellites"]), ""),
+            _filter("al-station", "Station", options(mission["stations"]), ""),
+            _filter("al-severity", "Severity", [{"label": "any", "value": ""},
+                                                {"label": "critical", "value": "critical"},
+                                                {"label": "warning", "value": "warning"}], ""),
+        ], className="kz-panel-head kz-controls"),
+        html.Div([
+            dcc.Input(id="al-comment", placeholder="comment for acknowledge / shelve",
+                      className="kz-input", debounce=False, style={"width": "420px"}),
+            html.Label("shelve for"),
+            dcc.Dropdown(id="al-minutes", options=[{"label": f"{m} min", "value": m}
+                                                   for m in (15, 60, 240, 1440)],
+                         value=60, clearable=False, style={"width": "130px"}),
+            html.Span("", id="al-result", className="kz-sub"),
+        ], className="kz-controls"),
+        dcc.Interval(id="al-refresh", interval=LIST_REFRESH_MS),
+        dcc.Store(id="al-changed", data=0),
+        html.Div(id="al-list", className="kz-panel"),
+    ])
+
+
+def _filter(id_: str, label: str, options: list[dict], value: str) -> html.Div:
+    return html.Div([html.Label(label),
+                     dcc.Dropdown(id=id_, options=options, value=value, clearable=False,
+                                  style={"width": "170px"})], className="kz-inline")
 
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="KazSat · Alerts",
                    order=3, layout=layout)
+
+
+@callback(model_output(PAGE), tick_input(PAGE))
+def tick(_: int) -> dict:
+    return live.tick(lambda snap, model: None)  # the banner only
+
+
+@callback(Output("al-list", "children"), Input("al-refresh", "n_intervals"),
+          Input("al-status", "value"), Input("al-satellite", "value"),
+          Input("al-station", "value"), Input("al-severity", "value"),
+          Input("al-changed", "data"))
+def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
+               __: int) -> list:
+    mission = api_client.mission()
+    try:
+        body = api_client.alerts(status, satellite or None, station or None, severity or None)
+    except api_client.ApiUnavailable:
+        return dash.no_update
+    if body.get("unavailable"):
+        return [html.Div("This API does not serve alerts yet; the list appears when it does.",
+                         className="kz-empty")]
+    alerts = body.get("alerts", [])
+    if not alerts:
+        return [html.Div("No alerts match.", className="kz-empty")]
+    head = html.Tr([html.Th(h) for h in ("Severity", "Where", "Parameter", "Value", "Limit",
+                                         "Raised", "State", "Acknowledged", "")])
+    return [html.Table([html.Thead(head),
+                        html.Tbody([_row(mission, a) for a in alerts])],
+                       className="kz-table kz-alerts")]
+
+
+def _row(mission: dict | None, a: dict) -> html.Tr:
+    text, cls = SEVERITY.get(a.get("severity"), (str(a.get("severity", "")).upper(), "kz-u"))
+    p = (mission or {}).get("parameters", {}).get(a.get("parameter"), {})
+    unit = p.get("unit", "")
+    value = pm.format_value(p, a.get("value")) if p else str(a.get("value"))
+    where = " · ".join(_name(mission, kind, a.get(kind)) for kind in ("satellite", "station")
+                       if a.get(kind))
+    query = {k: a[k] for k in ("satellite", "station", "parameter") if a.get(k)}
+    query["at"] = a.get("raised", "")
+    acked = f"{a.get('acked_by') or ''} {(a.get('acked_at') or '')[11:19]}".strip()
+    if a.get("ack_comment"):
+        acked += f" — {a['ack_comment']}"
+    if a.get("shelved_until"):
+        acked += f" (shelved until {a['shelved_until'][11:16]} UTC)"
+    buttons = [] if a.get("state") == "cleared" else [
+        html.Button("Acknowledge", id={"kz": "ack", "key": str(a["id"])}, className="kz-button",
+                    disabled=bool(a.get("acked_at"))),
+        html.Button("Shelve", id={"kz": "shelve", "key": str(a["id"])}, className="kz-button")]
+    return html.Tr([
+        html.Td(html.Span(text, className=f"kz-badge-text {cls}")),
+        html.Td(where), html.Td(pm.label(p) if p else a.get("parameter", "")),
+        html.Td(f"{value} {unit}".strip()), html.Td(str(a.get("limit", ""))),
+        html.Td((a.get("raised") or "")[:19].replace("T", " ")),
+        html.Td(a.get("state", "")), html.Td(acked or "—"),
+        html.Td([*buttons, dcc.Link("Replay ▸", href=f"/replay?{urlencode(query)}",
+                                    className="kz-button")], className="kz-actions"),
+    ], className=f"kz-alert-{a.get('severity', '')}")
+
+
+def _name(mission: dict | None, kind: str, ident: str) -> str:
+    return ((mission or {}).get(f"{kind}s", {}).get(ident) or {}).get("name", ident)
+
+
+@callback(Output("al-result", "children"), Output("al-changed", "data"),
+          Input({"kz": "ack", "key": ALL}, "n_clicks"),
+          Input({"kz": "shelve", "key": ALL}, "n_clicks"),
+          State("al-comment", "value"), State("al-minutes", "value"),
+          State("al-changed", "data"), prevent_initial_call=True)
+def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: int) -> tuple:
+    """Acknowledge or shelve the alert whose button was pressed, with the operator token."""
+    if not ctx.triggered_id or not any(acks + shelves):
+        return dash.no_update, dash.no_update
+    alert_id = ctx.triggered_id["key"]
+    try:
+        if ctx.triggered_id["kz"] == "ack":
+            api_client.acknowledge(alert_id, comment or "")
+            done = f"Alert {alert_id} acknowledged."
+        else:
+            api_client.shelve(alert_id, int(minutes), comment or "")
+            done = f"Alert {alert_id} shelved for {minutes} min."
+    except api_client.NotAvailableYet:
+        done = "This API does not accept acknowledgements yet."
+    except api_client.ApiUnavailable:
+        done = "The API is unreachable; nothing was changed."
+    except httpx.HTTPStatusError as exc:
+        done = f"Refused by the API ({exc.response.status_code}): " \
+               f"{exc.response.json().get('message', '') if exc.response.content else ''}"
+    return done, (changed or 0) + 1
+
+
+register_live(PAGE)
