@@ -130,12 +130,14 @@ class LiveWriter:
 
         self.client = InfluxDBClient(url=api_url.rstrip("/"), token=token, org=ORG, timeout=30_000)
         self.errors = 0
+        self.retries = 0
 
         def on_error(conf: object, data: object, exc: Exception) -> None:
             self.errors += 1
             log.error("live write dropped a batch after retries: %s", exc)
 
         def on_retry(conf: object, data: object, exc: Exception) -> None:
+            self.retries += 1
             log.warning("live write failed, retrying: %s", exc)
 
         self.api = self.client.write_api(

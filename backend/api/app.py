@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 
 from backend.api import alerts, export, telemetry, write
 from backend.api.deps import OrjsonResponse
@@ -61,9 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               status_code=400)
 
     @app.exception_handler(StoreUnavailable)
-    async def unavailable(_: Request, exc: StoreUnavailable) -> OrjsonResponse:
-        log.error("store unavailable: %s", exc)
-        return OrjsonResponse({"code": "unavailable", "message": str(exc)}, status_code=503,
+    @app.exception_handler(DBAPIError)
+    async def unavailable(request: Request, exc: Exception) -> OrjsonResponse:
+        # Any database failure a request meets (disk full, server stopped, file unwritable)
+        # is the database's state, not a bug: 503 with the reason, and nothing half-stored.
+        reason = str(exc) if isinstance(exc, StoreUnavailable) else \
+            f"the database is unavailable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+        log.error("%s %s: %s", request.method, request.url.path, reason)
+        return OrjsonResponse({"code": "unavailable", "message": reason}, status_code=503,
                               headers={"Retry-After": "5"})
 
     return app
