@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
@@ -17,6 +17,7 @@ from backend.services import Services
 from backend.timeutil import parse_time
 from backend.tokens import Principal
 
+AlertId = Annotated[int, Path(ge=1, le=2**53, description="alert id")]
 router = APIRouter(prefix="/api/v1", tags=["alerts"], default_response_class=OrjsonResponse)
 
 Acker = Annotated[Principal, Depends(require("ack"))]
@@ -59,7 +60,7 @@ def list_alerts(services: ServicesDep, _: Reader,
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: int, services: ServicesDep, _: Reader) -> OrjsonResponse:
+def get_alert(alert_id: AlertId, services: ServicesDep, _: Reader) -> OrjsonResponse:
     try:
         return OrjsonResponse(services.alerts.get(alert_id))
     except AlertNotFound:
@@ -67,7 +68,7 @@ def get_alert(alert_id: int, services: ServicesDep, _: Reader) -> OrjsonResponse
 
 
 @router.post("/alerts/{alert_id}/ack")
-def acknowledge(alert_id: int, body: AckBody, services: ServicesDep,
+def acknowledge(alert_id: AlertId, body: AckBody, services: ServicesDep,
                 who: Acker) -> OrjsonResponse:
     """Acknowledge an open alert (409 when cleared or already acknowledged)."""
     return _act(alert_id, lambda: services.alerts.acknowledge(alert_id, who.name, who.role,
@@ -75,7 +76,7 @@ def acknowledge(alert_id: int, body: AckBody, services: ServicesDep,
 
 
 @router.post("/alerts/{alert_id}/shelve")
-def shelve(alert_id: int, body: ShelveBody, services: ServicesDep,
+def shelve(alert_id: AlertId, body: ShelveBody, services: ServicesDep,
            who: Acker) -> OrjsonResponse:
     """Shelve an open alert's parameter (or entity) for `minutes`: no email, not counted as
     unacknowledged, until the shelf expires. 0 minutes unshelves."""

@@ -1,0 +1,70 @@
+"""Bad input: the whole API fuzzed from its OpenAPI description (schemathesis), and the
+write endpoint fed arbitrary bodies (hypothesis). No 500s, no hangs; refusals are 4xx."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.stack import Stack
+
+
+@pytest.fixture(scope="module")
+def fuzz_stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("fuzz") / "data")
+    stack.start_api()
+    t = time.time_ns()
+    stack.write(f"power,satellite=kazsat-2 bus_voltage=104,battery_soc=90 {t}\n"
+                f"link,station=akkol,satellite=kazsat-2 carrier_lock=false {t}")
+    yield stack
+    stack.stop()
+
+
+def fuzz_operations(stack: Stack, role: str, examples: int) -> int:
+    """Every operation of the served OpenAPI description, with generated parameters and
+    bodies (valid and not); returns how many operations were exercised."""
+    schema = schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json")
+    headers = {"Authorization": f"Token {stack.tokens[role]}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+
+        @settings(max_examples=examples, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case) -> None:  # noqa: ANN001
+            response = case.call(base_url=stack.api_url, timeout=10, headers=headers)
+            assert response.status_code < 500, (case.as_curl_command(), response.text[:300])
+
+        check()
+    return len(operations)
+
+
+def test_no_server_errors_as_engineer(fuzz_stack):
+    """With a token that may do everything: an answer for every request, never a 5xx."""
+    assert fuzz_operations(fuzz_stack, "engineer", 30) >= 10
+
+
+def test_no_server_errors_as_viewer(fuzz_stack):
+    assert fuzz_operations(fuzz_stack, "viewer", 10) >= 10
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.one_of(
+    st.binary(max_size=400),
+    st.text(max_size=400).map(str.encode),
+    st.lists(st.sampled_from([
+        "power,satellite=kazsat-2 bus_voltage=", "100.5", "1e999", "true", '"x"', "5i", " ",
+        ",", "=", "\\", "\n", "link,station=akkol,satellite=kazsat-2 ", "ebn0_db=", "#",
+        "17640000000000000000000", "-1", "\r", "\t", "é"]), max_size=30).map(
+        lambda parts: "".join(parts).encode())))
+def test_write_answers_any_body_with_204_or_a_clean_400(fuzz_stack, body):
+    r = httpx.post(f"{fuzz_stack.api_url}/api/v2/write", content=body, timeout=10,
+                   headers={"Authorization": f"Token {fuzz_stack.tokens['ingest']}"})
+    assert r.status_code in (204, 400), r.text
+    if r.status_code == 400:
+        assert r.json()["code"] == "invalid" and r.json()["message"]
