@@ -36,7 +36,7 @@ def fuzz_operations(stack: Stack, role: str, examples: int) -> int:
         @settings(max_examples=examples, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
-        def check(case) -> None:  # noqa: ANN001
+        def check(case) -> None:
             response = case.call(base_url=stack.api_url, timeout=10, headers=headers)
             assert response.status_code < 500, (case.as_curl_command(), response.text[:300])
 
