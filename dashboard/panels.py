@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from dashboard import parameters as pm
 from dashboard.snapshot import Model, Snapshot, worst
-from dashboard.widgets import figure_line, param_row, state_tile, value_cell
+from dashboard.widgets import figure_line, initial, param_row, state_tile, value_cell
 
 # ---- stations --------------------------------------------------------------------------
 
@@ -45,8 +45,9 @@ def link_block(page: str, mission: pm.Mission, station: str, sat: str) -> html.D
 def prime_badge(page: str, station: str, sat: str) -> html.Div:
     """'★ PRIME — IN CONTROL' filled and glowing, or a dim 'standby': beyond doubt."""
     key = f"prime|{station}|{sat}"
-    return html.Div(html.Span("", id={"kz": "v", "page": page, "key": key}, className="kz-num"),
-                    id={"kz": "vc", "page": page, "key": key}, className="kz-prime kz-u")
+    text, code, _ = initial(key, "")
+    return html.Div(html.Span(text, id={"kz": "v", "page": page, "key": key}, className="kz-num"),
+                    id={"kz": "vc", "page": page, "key": key}, className=f"kz-prime kz-{code}")
 
 
 def station_cells(snap: Snapshot, model: Model, station: str) -> None:

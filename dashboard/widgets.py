@@ -7,11 +7,39 @@ so one set of clientside callbacks per page fills every cell of that page.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 TICK_MS = 1000
+# The words for each state; assets/live.js holds the same two maps for the ticks.
+BADGE = {"n": "", "w": "▲ WARN", "c": "✖ CRIT", "s": "◌ STALE", "u": ""}
+TILE_BADGE = {"n": "● OK", "w": "▲ WARNING", "c": "✖ CRITICAL", "s": "◌ STALE", "u": "— NO DATA"}
+
+# A page drawn with the model of a tick it made itself shows values in its first paint,
+# rather than dashes until the first tick returns.
+_prefill: ContextVar[dict | None] = ContextVar("prefill", default=None)
+
+
+@contextmanager
+def prefilled(model: dict) -> Iterator[None]:
+    token = _prefill.set(model.get("cells") or {})
+    try:
+        yield
+    finally:
+        _prefill.reset(token)
+
+
+def initial(key: str, default: str = "—") -> tuple[str, str, str]:
+    """(text, state code, badge) a cell starts with."""
+    entry = (_prefill.get() or {}).get(key)
+    if not entry:
+        return default, "u", ""
+    badge = (TILE_BADGE if key.startswith("tile|") else BADGE).get(entry[1], "")
+    return entry[0], entry[1], badge
 
 
 def ids(kind: str, page: str, key: str | Any) -> dict:
@@ -21,11 +49,12 @@ def ids(kind: str, page: str, key: str | Any) -> dict:
 def value_cell(page: str, key: str, unit: str = "", size: str = "md") -> html.Div:
     """A live value: number, unit, and a state badge in words (colour is never the only
     signal)."""
+    text, code, badge = initial(key)
     return html.Div(
-        [html.Span("—", id=ids("v", page, key), className="kz-num"),
+        [html.Span(text, id=ids("v", page, key), className="kz-num"),
          html.Span(unit, className="kz-unit") if unit else None,
-         html.Span("", id=ids("vb", page, key), className="kz-badge")],
-        id=ids("vc", page, key), className=f"kz-cell kz-{size} kz-u")
+         html.Span(badge, id=ids("vb", page, key), className="kz-badge")],
+        id=ids("vc", page, key), className=f"kz-cell kz-{size} kz-{code}")
 
 
 def param_row(page: str, key: str, label: str, unit: str, limits: str = "") -> html.Tr:
@@ -37,12 +66,13 @@ def param_row(page: str, key: str, label: str, unit: str, limits: str = "") -> h
 
 def state_tile(page: str, key: str, title: str, body: list, href: str | None = None) -> html.Div:
     """A tile coloured by the worst state inside it, with that state also in words."""
+    _, code, badge = initial(key)
     head = [html.Span(title, className="kz-tile-title"),
-            html.Span("", id=ids("vb", page, key), className="kz-badge")]
+            html.Span(badge, id=ids("vb", page, key), className="kz-badge")]
     header = dcc.Link(head, href=href, className="kz-tile-head") if href else \
         html.Div(head, className="kz-tile-head")
     return html.Div([header, html.Div(body, className="kz-tile-body")],
-                    id=ids("vc", page, key), className="kz-tile kz-u")
+                    id=ids("vc", page, key), className=f"kz-tile kz-{code}")
 
 
 def figure_line(page: str, key: str, label: str, unit: str = "") -> html.Div:
@@ -57,9 +87,10 @@ BANNER_PARTS = ("critical", "warning", "lock", "alerts", "stale", "all", "asof")
 def banner(page: str) -> html.Div:
     """Counts of parameters in warning and critical, links out of lock, unacknowledged
     alerts; 'ALL NOMINAL' when there is nothing to say."""
-    return html.Div([html.Div(html.Span("", id=ids("v", page, f"banner|{part}")),
-                              id=ids("vc", page, f"banner|{part}"), className="kz-bpart kz-u")
-                     for part in BANNER_PARTS],
+    parts = [(f"banner|{part}", initial(f"banner|{part}", "")) for part in BANNER_PARTS]
+    return html.Div([html.Div(html.Span(text, id=ids("v", page, key)),
+                              id=ids("vc", page, key), className=f"kz-bpart kz-{code}")
+                     for key, (text, code, _) in parts],
                     className="kz-banner", role="status")
 
 

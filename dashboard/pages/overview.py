@@ -10,7 +10,14 @@ from dash import Input, Output, State, callback, dcc, html
 from backend.settings import get_settings
 from dashboard import api_client, live, panels
 from dashboard.snapshot import Model, Snapshot, format_time, utc_now
-from dashboard.widgets import live_frame, model_output, register_live, tick_input, waiting
+from dashboard.widgets import (
+    live_frame,
+    model_output,
+    prefilled,
+    register_live,
+    tick_input,
+    waiting,
+)
 
 PAGE = "overview"
 ECLIPSE_REFRESH_MS = 60_000
@@ -22,6 +29,11 @@ def layout(**_: str) -> html.Div:
         return waiting(get_settings().api_url)
     stations = sorted(mission["stations"],
                       key=lambda s: mission["stations"][s]["role"] != "primary")
+    with prefilled(live.tick(build({}))):
+        return _frame(mission, stations)
+
+
+def _frame(mission: dict, stations: list[str]) -> html.Div:
     return live_frame(PAGE, [
         dcc.Store(id="ov-eclipses"),
         dcc.Interval(id="ov-eclipse-tick", interval=ECLIPSE_REFRESH_MS),

@@ -74,7 +74,7 @@ def layout(satellite: str = "", station: str = "", parameter: str = "", at: str 
             dcc.RadioItems(id="rp-speed", value=60, inline=True, className="kz-controls",
                            options=[{"label": f" {s}x", "value": s} for s in SPEEDS]),
             html.Div(dcc.Slider(id="rp-slider", min=0, max=1, value=0, step=1, marks=None,
-                                updatemode="mouseup", tooltip=None),
+                                updatemode="mouseup", allow_direct_input=False),
                      style={"flex": "1", "minWidth": "500px"}),
             html.Span("", id="rp-status", className="kz-sub"),
         ], className="kz-controls"),

@@ -17,6 +17,7 @@ from dashboard.widgets import (
     ids,
     live_frame,
     model_output,
+    prefilled,
     register_live,
     state_tile,
     strip_chart,
@@ -35,6 +36,11 @@ def layout(satellite_id: str = "", **_: str) -> html.Div:
         return waiting(get_settings().api_url)
     if satellite_id not in mission["satellites"]:
         return html.Div(f"No satellite {satellite_id!r} in the mission.", className="kz-empty")
+    with prefilled(live.tick(fill_for(satellite_id))):
+        return _frame(mission, satellite_id)
+
+
+def _frame(mission: dict, satellite_id: str) -> html.Div:
     s = mission["satellites"][satellite_id]
     sections = []
     for sub, info in pm.subsystems(mission, "satellite"):
@@ -71,14 +77,15 @@ dash.register_page(__name__, path_template="/satellite/<satellite_id>", name="Sa
 
 @callback(model_output(PAGE), tick_input(PAGE), Input("kz-url", "pathname"))
 def tick(_: int, pathname: str) -> dict:
-    sat = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
+    return live.tick(fill_for((pathname or "").rstrip("/").rsplit("/", 1)[-1]))
 
+
+def fill_for(sat: str) -> live.Builder:
     def fill(snap: live.Snapshot, model: live.Model) -> None:
         if sat in snap.mission["satellites"]:
             panels.satellite_detail_cells(snap, model, sat)
             panels.satellite_summary_cells(snap, model, sat)
-
-    return live.tick(fill)
+    return fill
 
 
 def subsystem_figure(mission: pm.Mission, sat: str, sub: str, start: str, end: str = "now",

@@ -18,6 +18,7 @@ from dashboard.widgets import (
     live_frame,
     model_output,
     param_row,
+    prefilled,
     register_live,
     state_tile,
     strip_chart,
@@ -39,6 +40,11 @@ def layout(station_id: str = "", **_: str) -> html.Div:
         return waiting(get_settings().api_url)
     if station_id not in mission["stations"]:
         return html.Div(f"No station {station_id!r} in the mission.", className="kz-empty")
+    with prefilled(live.tick(fill)):
+        return _frame(mission, station_id)
+
+
+def _frame(mission: dict, station_id: str) -> html.Div:
     st = mission["stations"][station_id]
     others = [s for s in mission["stations"] if s != station_id]
     equipment = html.Table(html.Tbody([
@@ -90,15 +96,16 @@ def _chart(station: str, what: str, rows: int) -> html.Div:
 
 @callback(model_output(PAGE), tick_input(PAGE))
 def tick(_: int) -> dict:
-    def fill(snap: live.Snapshot, model: live.Model) -> None:
-        # Both stations: the compared one's traces extend from the same tick.
-        for station in snap.mission["stations"]:
-            panels.station_cells(snap, model, station)
-            for sat in snap.mission["satellites"]:
-                for p in pm.parameters(snap.mission, "link"):
-                    model.series(snap, pm.series_key(sat, station, p["key"]))
-
     return live.tick(fill)
+
+
+def fill(snap: live.Snapshot, model: live.Model) -> None:
+    # Both stations: the compared one's traces extend from the same tick.
+    for station in snap.mission["stations"]:
+        panels.station_cells(snap, model, station)
+        for sat in snap.mission["satellites"]:
+            for p in pm.parameters(snap.mission, "link"):
+                model.series(snap, pm.series_key(sat, station, p["key"]))
 
 
 @callback(Output(ids("chart", PAGE, MATCH), "figure"), Input(ids("chart-req", PAGE, MATCH), "data"),

@@ -1,0 +1,167 @@
+"""Dashboard benchmark: time to the overview's first full render in Chromium, bytes per update
+tick, and the dashboard process's CPU with three browsers open.
+
+    .venv/bin/python benchmarks/dashboard.py                 # starts its own stack, fed 1 Hz
+    .venv/bin/python benchmarks/dashboard.py --url http://127.0.0.1:8050 --pid 1234
+
+Targets: first render under 2 s; under 20 KB per tick; under a third of a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+
+# Resolves once every live cell of the overview shows a value and the banner has drawn.
+RENDERED = """
+const done = arguments[arguments.length - 1];
+const t0 = performance.timeOrigin;
+(function poll() {
+  const nums = document.querySelectorAll('.kz-frame .kz-fig .kz-num');
+  const banner = document.querySelector('.kz-banner');
+  const filled = nums.length > 0 && [...nums].every(e => e.textContent && e.textContent !== '—');
+  if (filled && banner && banner.innerText.trim()) { done(Date.now() - t0); }
+  else { setTimeout(poll, 10); }
+})();
+"""
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-dev-shm-usage", "--window-size=1920,1080",
+                f"--user-data-dir={tempfile.mkdtemp(prefix='kazsat-bench-')}"):
+        options.add_argument(arg)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"),
+                              options=options)
+    driver.set_script_timeout(30)
+    return driver
+
+
+def first_render(driver: webdriver.Chrome, url: str, runs: int) -> list[float]:
+    """Milliseconds from navigation start to every overview cell filled, per fresh load."""
+    out = []
+    for _ in range(runs):
+        driver.get("about:blank")
+        driver.get(url + "/")
+        out.append(driver.execute_async_script(RENDERED))
+    return out
+
+
+def tick_bytes(driver: webdriver.Chrome, url: str, path: str, seconds: float) -> dict:
+    """Sizes of the tick callbacks' responses (bytes on the wire) and requests on one page."""
+    driver.get(url + path)
+    time.sleep(4)  # let the page's one-off loads (layout, chart history) pass
+    driver.get_log("performance")
+    time.sleep(seconds)
+    sent: dict[str, int] = {}
+    received, requests = [], []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        params = msg["params"]
+        if msg["method"] == "Network.requestWillBeSent" and \
+                "_dash-update-component" in params["request"]["url"]:
+            body = params["request"].get("postData", "")
+            if '"kz":"model"' in json.loads(body or "{}").get("output", ""):
+                sent[params["requestId"]] = len(body)
+        elif msg["method"] == "Network.loadingFinished" and params["requestId"] in sent:
+            received.append(params["encodedDataLength"])
+            requests.append(sent[params["requestId"]])
+    return {"ticks": len(received), "response_mean": statistics.mean(received or [0]),
+            "response_max": max(received or [0]), "request_mean": statistics.mean(requests or [0])}
+
+
+def cpu_with_browsers(url: str, pid: int, pages: list[str], seconds: float) -> float:
+    """The dashboard process's CPU (fraction of one core) while browsers tick."""
+    drivers = [browser() for _ in pages]
+    try:
+        for d, page in zip(drivers, pages, strict=True):
+            d.get(url + page)
+        time.sleep(6)
+        proc = psutil.Process(pid)
+        before = proc.cpu_times()
+        started = time.monotonic()
+        time.sleep(seconds)
+        after = proc.cpu_times()
+        used = (after.user - before.user) + (after.system - before.system)
+        return used / (time.monotonic() - started)
+    finally:
+        for d in drivers:
+            d.quit()
+
+
+def start_stack() -> tuple[object, object]:
+    from tests.browser.feed import Feeder
+    from tests.stack import Stack
+
+    stack = Stack(Path(tempfile.mkdtemp(prefix="kazsat-bench-")) / "data")
+    stack.start_api()
+    feeder = Feeder(stack)
+    feeder.write_now()
+    feeder.start()
+    stack.start_dashboard()
+    return stack, feeder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running dashboard (else a stack is started)")
+    parser.add_argument("--pid", type=int, help="the dashboard's process id (with --url)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    stack = feeder = None
+    if args.url:
+        url, pid = args.url.rstrip("/"), args.pid
+    else:
+        stack, feeder = start_stack()
+        url, pid = stack.dashboard_url, stack.dashboard.proc.pid
+    try:
+        driver = browser()
+        try:
+            times = first_render(driver, url, args.runs)
+            print(f"first full render of the overview: first load {times[0]:.0f} ms, "
+                  f"median of {len(times)} {statistics.median(times):.0f} ms, "
+                  f"max {max(times):.0f} ms (target < 2000 ms)")
+            for path in ("/", "/satellite/kazsat-3", "/station/akkol"):
+                b = tick_bytes(driver, url, path, args.seconds)
+                print(f"per tick on {path}: {b['ticks']} ticks in {args.seconds:.0f} s, "
+                      f"response mean {b['response_mean'] / 1024:.1f} KB, "
+                      f"max {b['response_max'] / 1024:.1f} KB, request "
+                      f"{b['request_mean']:.0f} B (target < 20 KB)")
+        finally:
+            driver.quit()
+        if pid:
+            pages = ["/", "/satellite/kazsat-2", "/station/akkol"]
+            cpu = cpu_with_browsers(url, pid, pages, args.seconds)
+            print(f"dashboard CPU with 3 browsers open ({', '.join(pages)}): "
+                  f"{cpu:.2f} of a core (target < 0.33)")
+            cpu = cpu_with_browsers(url, pid, ["/"] * 3, args.seconds)
+            print(f"dashboard CPU with 3 browsers on the overview: {cpu:.2f} of a core")
+        print(f"machine: {psutil.cpu_count()} cores, load average "
+              f"{', '.join(f'{x:.1f}' for x in psutil.getloadavg())}")
+    finally:
+        if feeder:
+            feeder.stop()
+        if stack:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
