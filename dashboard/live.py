@@ -43,7 +43,8 @@ def banner_cells(snap: Snapshot, model: Model) -> None:
     model.cell("banner|lock", f"⛓ {lock} LINK{'S' if lock != 1 else ''} OUT OF LOCK" if lock
                else "all links locked", "critical" if lock else None)
     model.cell("banner|alerts", "" if alerts is None else
-               (f"🔔 {alerts} UNACKNOWLEDGED" if alerts else "no open alerts"),
+               (f"◆ {alerts} UNACKNOWLEDGED ALERT{'S' if alerts != 1 else ''}" if alerts
+                else "no open alerts"),
                "warning" if alerts else None)
     model.cell("banner|stale", f"◌ {stale} stale" if stale else "", "stale" if stale else None)
     calm = not (critical or warning or lock or alerts)

@@ -20,7 +20,9 @@ LIST_REFRESH_MS = 5000  # the list is not per tick: the banner already counts op
 SEVERITY = {"critical": ("✖ CRITICAL", "kz-c"), "warning": ("▲ WARNING", "kz-w")}
 
 
-def layout(**_: str) -> html.Div:
+def layout(status: str = "active", satellite: str = "", station: str = "", severity: str = "",
+           **_: str) -> html.Div:
+    """Filters can come from the URL (/alerts?status=all&satellite=kazsat-2) to bookmark."""
     mission = api_client.mission()
     if mission is None:
         return waiting(get_settings().api_url)
@@ -34,12 +36,15 @@ def layout(**_: str) -> html.Div:
             html.Span("Alerts", className="kz-h2"),
             _filter("al-status", "Status", [{"label": s, "value": s} for s in
                                             ("active", "acknowledged", "cleared", "all")],
-                    "active"),
-            _filter("al-satellite", "Satellite", options(mission["satellites"]), ""),
-            _filter("al-station", "Station", options(mission["stations"]), ""),
+                    status if status in ("active", "acknowledged", "cleared", "all") else "active"),
+            _filter("al-satellite", "Satellite", options(mission["satellites"]),
+                    satellite if satellite in mission["satellites"] else ""),
+            _filter("al-station", "Station", options(mission["stations"]),
+                    station if station in mission["stations"] else ""),
             _filter("al-severity", "Severity", [{"label": "any", "value": ""},
                                                 {"label": "critical", "value": "critical"},
-                                                {"label": "warning", "value": "warning"}], ""),
+                                                {"label": "warning", "value": "warning"}],
+                    severity if severity in ("critical", "warning") else ""),
         ], className="kz-panel-head kz-controls"),
         html.Div([
             dcc.Input(id="al-comment", placeholder="comment for acknowledge / shelve",
