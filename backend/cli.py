@@ -79,6 +79,23 @@ def db_upgrade() -> None:
     open_database(get_settings())
 
 
+@db_app.command("prune")
+def db_prune() -> None:
+    """Apply the retention settings once: delete samples and rollups past their period."""
+    from backend.retention import prune
+    from backend.services import open_database
+
+    setup_logging()
+    settings = get_settings()
+    if settings.store != "sql":
+        console.print("the InfluxDB store keeps telemetry under its bucket's retention period; "
+                      "nothing to prune in SQL")
+        return
+    removed = prune(open_database(settings), settings.retention_days())
+    console.print("removed " + (", ".join(f"{n:,} {name}" for name, n in removed.items())
+                                or "nothing (every resolution is kept forever)"))
+
+
 @db_app.command("rebuild-rollups")
 def rebuild_rollups() -> None:
     """Recompute every rollup from the raw samples."""

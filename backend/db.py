@@ -81,6 +81,15 @@ latest = Table(
     Column("value", Float, nullable=False),
 )
 
+# How far retention has pruned each resolution: level 0 (raw samples) or a rollup level in
+# seconds, and the time before which it is gone. Range queries answer from coarser levels
+# there (backend/retention.py).
+pruned = Table(
+    "pruned", metadata,
+    Column("level", Integer, primary_key=True),
+    Column("before_t", BigInteger, nullable=False),
+)
+
 tokens = Table(
     "tokens", metadata,
     Column("id", Integer, primary_key=True),
@@ -197,6 +206,7 @@ def reader(engine: Engine) -> Engine:
 # Each migration takes a connection inside a transaction; append, never edit.
 MIGRATIONS: list[Callable] = [
     lambda conn: metadata.create_all(conn, checkfirst=True),
+    lambda conn: pruned.create(conn, checkfirst=True),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,6 +13,7 @@ from backend.ingest import Ingestor
 from backend.limits import LimitChecker
 from backend.mission import Limits, Mission, load_mission
 from backend.outbox import OutboxSender
+from backend.retention import RetentionJob
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.store.base import TelemetryStore
@@ -35,15 +36,21 @@ class Services:
     alerts: AlertBook
     sender: OutboxSender
     ticker: Ticker | None = None
+    retention: RetentionJob | None = None
 
     def start_background(self) -> None:
-        """The alert-email sender and the once-a-second alert tick (stale telemetry); the
-        API starts them, one-off commands do not."""
+        """The alert-email sender, the once-a-second alert tick (stale telemetry) and the
+        retention job; the API starts them, one-off commands do not."""
         self.sender.start()
         self.ticker = Ticker("alert-tick", self.alerts.tick, 1.0)
         self.ticker.start()
+        if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
+            self.retention = RetentionJob(self.engine, self.settings)
+            self.retention.start()
 
     def close(self) -> None:
+        if self.retention:
+            self.retention.stop()
         if self.ticker:
             self.ticker.stop()
         self.sender.stop()
@@ -59,11 +66,20 @@ def open_database(settings: Settings) -> Engine:
     return engine
 
 
+def open_store(settings: Settings, engine: Engine, registry: SeriesRegistry) -> TelemetryStore:
+    """The time-series store the settings choose; relational state stays in `engine`."""
+    if settings.store == "influxdb":
+        from backend.store.influx import InfluxStore
+
+        return InfluxStore.from_settings(settings, registry)
+    return SqlStore(engine)
+
+
 def build_services(settings: Settings) -> Services:
     mission = load_mission(settings.mission_file)
     engine = open_database(settings)
     registry = SeriesRegistry(engine, mission)
-    store = SqlStore(engine)
+    store = open_store(settings, engine, registry)
     with db.reader(engine).connect() as conn:
         overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
                      for r in conn.execute(select(db.limit_overrides))}

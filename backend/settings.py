@@ -18,6 +18,26 @@ class Settings(BaseSettings):
     database_url: str = ""
     mission_file: Path = PACKAGE_DIR / "mission.yaml"
 
+    # The time-series store: "sql" (the database above) or "influxdb" (docs/deployment.md).
+    # Relational state stays in SQL either way.
+    store: Literal["sql", "influxdb"] = "sql"
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_org: str = "kazsat"
+    influx_bucket: str = "kazsat"
+    influx_token: str = Field(default="", repr=False)
+    influx_timeout_s: float = 30.0
+    influx_write_retries: int = 5  # a failed write is retried this often (backing off)
+
+    # Retention per resolution in days (0: forever), enforced by a background job in the
+    # API every retention_interval_s (0: never) and by `kazsat db prune`. SQL store only:
+    # an InfluxDB bucket has its own retention period.
+    retention_raw_days: float = 90
+    retention_1m_days: float = 730
+    retention_10m_days: float = 1825
+    retention_1h_days: float = 0
+    retention_1d_days: float = 0
+    retention_interval_s: float = 3600
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dashboard_host: str = "127.0.0.1"
@@ -62,6 +82,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
+
+    def retention_days(self) -> dict[int, float]:
+        """Days kept per level in seconds (0 for raw samples); 0 days means forever."""
+        return {0: self.retention_raw_days, 60: self.retention_1m_days,
+                600: self.retention_10m_days, 3600: self.retention_1h_days,
+                86400: self.retention_1d_days}
 
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'kazsat.db').resolve()}"

@@ -1,0 +1,107 @@
+"""Retention: drop raw samples and rollups older than each resolution's period.
+
+Deletes go a series and a few thousand rows at a time, each in its own short transaction,
+so ingest (which needs the write lock on SQLite) waits milliseconds at most. Before a level
+is pruned, the `pruned` table records the time before which it is gone, so range queries
+there answer from the next coarser level instead of from what is left (backend/store/sql.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine, select, text
+
+from backend import db
+from backend.settings import Settings
+from backend.store.base import LEVEL_NAMES, NS
+
+log = logging.getLogger(__name__)
+DAY_NS = 86_400 * NS
+BATCH_ROWS = 5000
+
+
+def cutoffs(days: dict[int, float], now_ns: int) -> dict[int, int]:
+    """Per level (0 for raw), the time before which it is pruned: on a day edge, so every
+    coarser bucket that straddles it is whole. Levels kept forever (0 days) are left out."""
+    return {level: (now_ns - int(d * DAY_NS)) // DAY_NS * DAY_NS
+            for level, d in days.items() if d > 0}
+
+
+def prune(engine: Engine, days: dict[int, float], now_ns: int | None = None,
+          batch_rows: int = BATCH_ROWS,
+          stopping: Callable[[], bool] = lambda: False) -> dict[str, int]:
+    """One pass: rows removed per resolution name ("raw", "1m", ...)."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    with engine.connect() as conn:
+        sids = list(conn.execute(select(db.series.c.id).order_by(db.series.c.id)).scalars())
+    removed: dict[str, int] = {}
+    for level, before in sorted(cutoffs(days, now_ns).items()):
+        name = LEVEL_NAMES.get(level, "raw")
+        with engine.begin() as conn:  # mark first: queries stop reading this level there
+            conn.execute(text(
+                "INSERT INTO pruned (level, before_t) VALUES (:level, :before) "
+                "ON CONFLICT (level) DO UPDATE SET before_t = excluded.before_t "
+                "WHERE excluded.before_t > pruned.before_t"), {"level": level, "before": before})
+        removed[name] = 0
+        for sid in sids:
+            while not stopping():
+                n = _delete_some(engine, level, sid, before, batch_rows)
+                removed[name] += n
+                if n < batch_rows:
+                    break
+        if removed[name]:
+            log.info("retention: removed %d %s rows older than %s", removed[name],
+                     "raw sample" if level == 0 else f"{name} rollup",
+                     time.strftime("%Y-%m-%d", time.gmtime(before // NS)))
+    return removed
+
+
+def _delete_some(engine: Engine, level: int, sid: int, before: int, limit: int) -> int:
+    """Delete up to `limit` of one series' oldest rows before `before`: find the time of the
+    limit-th row with an index seek, then delete below it (portable: no DELETE ... LIMIT)."""
+    if level == 0:
+        table, t, where = "samples", "t", "series_id = :sid"
+    else:
+        table, t, where = "rollups", "bucket_t", "level = :level AND series_id = :sid"
+    params = {"sid": sid, "level": level, "before": before, "n": limit}
+    with engine.begin() as conn:
+        upto = conn.execute(text(
+            f"SELECT {t} FROM {table} WHERE {where} AND {t} < :before ORDER BY {t} "
+            "LIMIT 1 OFFSET :n"), params).scalar()
+        params["upto"] = before if upto is None else upto
+        return conn.execute(text(f"DELETE FROM {table} WHERE {where} AND {t} < :upto"),
+                            params).rowcount
+
+
+class RetentionJob:
+    """A daemon thread that prunes once soon after start and then every interval."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+
+    def start(self) -> None:
+        kept = ", ".join(f"{LEVEL_NAMES.get(lv, 'raw')} {f'{d:g} days' if d else 'forever'}"
+                         for lv, d in self.settings.retention_days().items())
+        log.info("retention every %g s: %s", self.settings.retention_interval_s, kept)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        delay = 10.0  # let start-up (and a back-fill) begin first
+        while not self._stop.wait(delay):
+            try:
+                prune(self.engine, self.settings.retention_days(), stopping=self._stop.is_set)
+            except Exception:
+                log.exception("retention pass failed; next one in %g s",
+                              self.settings.retention_interval_s)
+            delay = self.settings.retention_interval_s

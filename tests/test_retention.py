@@ -1,0 +1,129 @@
+"""Retention on real SQLite and PostgreSQL: what a pass deletes and keeps, and range queries
+over pruned periods answered from the rollups that remain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from backend import db
+from backend.retention import cutoffs, prune
+from backend.store.base import NS, Batch
+from tests.test_store_contract import KINDS, open_store
+
+DAY = 86_400 * NS
+H = 3600 * NS
+D0 = 20_416 * DAY  # 2025-11-24T00:00Z, on a day edge
+STEP = 10 * NS
+NOW = D0 + 3 * DAY + 12 * H
+# raw kept 1.5 days -> pruned before D0+2d; 1m kept 2.5 days -> before D0+1d; coarser forever
+DAYS = {0: 1.5, 60: 2.5, 600: 0, 3600: 0, 86400: 0}
+
+
+@pytest.fixture(params=KINDS)
+def loaded(request, tmp_path):
+    """Three days of one series every 10 s (values 0, 1, 2, ...), then one retention pass
+    in batches of 1,000 rows."""
+    from tests.databases import database_url
+
+    with database_url(request.param, tmp_path) as url:
+        store, registry = open_store(url)
+        sid = registry.find("kazsat-2", None, "bus_voltage").id
+        times = np.arange(D0, D0 + 3 * DAY, STEP, dtype=np.int64)
+        values = np.arange(len(times), dtype=np.float64)
+        for i in range(0, len(times), 5000):
+            store.write(Batch([sid] * len(times[i:i + 5000]), times[i:i + 5000].tolist(),
+                              values[i:i + 5000].tolist()))
+        removed = prune(store.engine, DAYS, NOW, batch_rows=1000)
+        yield store, sid, times, values, removed, url
+        store.close()
+
+
+def count(store, table, *where) -> int:
+    with store.reader.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def test_cutoffs_fall_on_day_edges_and_skip_forever():
+    assert cutoffs(DAYS, NOW) == {0: D0 + 2 * DAY, 60: D0 + DAY}
+
+
+def test_a_pass_deletes_what_is_past_its_period_and_keeps_the_rest(loaded):
+    store, sid, times, _, removed, _ = loaded
+    assert removed == {"raw": 2 * 8640, "1m": 1440}
+    s, r = db.samples.c, db.rollups.c
+    assert count(store, db.samples) == 8640
+    assert count(store, db.samples, s.t < D0 + 2 * DAY) == 0
+    assert count(store, db.rollups, r.level == 60) == 2 * 1440
+    assert count(store, db.rollups, r.level == 60, r.bucket_t < D0 + DAY) == 0
+    assert count(store, db.rollups, r.level == 600) == 3 * 144  # kept forever
+    assert store.latest()[sid] == (int(times[-1]), float(len(times) - 1))
+    again = prune(store.engine, DAYS, NOW, batch_rows=1000)
+    assert again == {"raw": 0, "1m": 0}
+
+
+def expect(times, values, start, end, width):
+    inside = (times >= start) & (times < end)
+    keys = times[inside] // width * width
+    return {int(k): (values[inside][keys == k].min(), values[inside][keys == k].max(),
+                     int((keys == k).sum())) for k in np.unique(keys)}
+
+
+def got(result):
+    b = result.buckets
+    return {t: (mn, mx, n) for t, mn, mx, n in zip(b.times, b.min, b.max, b.count)}
+
+
+def test_range_beyond_raw_retention_answers_from_rollups(loaded):
+    store, sid, times, values, _, _ = loaded
+    # Before the fix this was "raw" with no samples: the raw probe found none.
+    start, end = D0 + DAY + 5 * H + 3 * NS, D0 + DAY + 9 * H + 7 * NS
+    r = store.range(sid, start, end, 100)
+    assert r.resolution == "1m" and r.bucket_s == 180
+    # The buckets are whole minutes: the first and last minute are not cut at start, end.
+    assert got(r) == expect(times, values, D0 + DAY + 5 * H, D0 + DAY + 9 * H + 60 * NS,
+                            180 * NS)
+
+
+def test_range_straddling_the_raw_horizon_counts_every_sample(loaded):
+    store, sid, times, values, _, _ = loaded
+    # Before the fix: 1,080 raw samples after the horizon only, the 6 h before it lost.
+    start, end = D0 + 2 * DAY - 6 * H + 17 * NS, D0 + 2 * DAY + 3 * H
+    r = store.range(sid, start, end, 2000)
+    assert r.resolution == "1m" and r.bucket_s == 60
+    assert got(r) == expect(times, values, D0 + 2 * DAY - 6 * H, end, 60 * NS)
+    assert sum(r.buckets.count) == 9 * 360
+
+
+def test_range_where_minute_rollups_are_gone_uses_ten_minutes(loaded):
+    store, sid, times, values, _, _ = loaded
+    r = store.range(sid, D0 + 3 * H + NS, D0 + 5 * H, 50)
+    assert r.resolution == "10m"
+    assert got(r) == expect(times, values, D0 + 3 * H, D0 + 5 * H, round(r.bucket_s * NS))
+
+
+def test_recent_ranges_are_still_raw(loaded):
+    store, sid, times, *_ = loaded
+    start = D0 + 2 * DAY + H
+    r = store.range(sid, start, start + 600 * NS, 1000)
+    assert r.resolution == "raw" and r.times == times[(times >= start) &
+                                                      (times < start + 600 * NS)].tolist()
+
+
+def test_kazsat_db_prune_runs_one_pass(loaded, monkeypatch):
+    from backend.cli import app
+    from backend.settings import get_settings
+
+    store, *_, url = loaded
+    get_settings.cache_clear()
+    monkeypatch.setenv("KAZSAT_DATABASE_URL", url)
+    monkeypatch.setenv("KAZSAT_RETENTION_RAW_DAYS", "0.5")  # relative to today: all of it
+    try:
+        result = CliRunner().invoke(app, ["db", "prune"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "8,640 raw" in result.output
+    assert count(store, db.samples) == 0
