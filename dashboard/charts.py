@@ -65,7 +65,7 @@ def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
         "margin": {"l": 64, "r": 16, "t": 22, "b": 30}, "showlegend": False,
         "hovermode": "x unified", "uirevision": "keep",
         "xaxis": {"type": "date", "gridcolor": GRID, "linecolor": GRID, "showspikes": True,
-                  "spikecolor": TEXT, "spikethickness": 1, "tickformat": "%H:%M"},
+                  "spikecolor": TEXT, "spikethickness": 1},
         "shapes": [], "annotations": []}
     # The time axis hangs under the bottom strip.
     layout["xaxis"]["anchor"] = "y" if n <= 1 else f"y{n}"

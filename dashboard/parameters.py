@@ -149,5 +149,7 @@ def _common_title(a: str, b: str) -> str:
     while wa and wb and wa[-1].lower() == wb[-1].lower():
         tail.insert(0, wa.pop())
         wb.pop()
-    text = " ".join(tail) if len(tail) >= 2 else f"{a} / {b}"
+    # A shared tail names the group only when it is most of the name ("pointing error").
+    shorter = min(len(a.split()), len(b.split()))
+    text = " ".join(tail) if len(tail) >= 2 and len(tail) > shorter / 2 else f"{a} / {b}"
     return text[:1].upper() + text[1:]
