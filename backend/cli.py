@@ -22,7 +22,9 @@ app = typer.Typer(help="KazSat ground-segment monitor.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
+user_app = typer.Typer(help="People who log in to the dashboard.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 app.command("simulate")(simulate)
 console = Console(stderr=True)
@@ -68,6 +70,119 @@ def token_create(role: Annotated[str, typer.Option(help="ingest, viewer, operato
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     engine = open_database(get_settings())
     print(create_token(engine, role, name or f"{role} token"))
+
+
+@user_app.command("add")
+def user_add(name: str,
+             role: Annotated[str, typer.Option(help="viewer, operator or engineer")],
+             password_stdin: Annotated[bool, typer.Option(
+                 "--password-stdin", help="read the first password from standard input "
+                 "instead of generating one")] = False) -> None:
+    """Add a user with a one-time password, printed once; it must be changed at the first
+    login."""
+    from backend import users
+    from backend.services import open_database
+
+    settings = get_settings()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    try:
+        made = users.create_user(open_database(settings), name, role, password,
+                                 min_length=settings.password_min_length)
+    except users.UserError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"user {name} added ({role}); the password must be changed at first login")
+    if password is None:
+        console.print("one-time password (shown only now):")
+        print(made)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every user with role, state and last login."""
+    from backend import users
+    from backend.services import open_database
+    from backend.timeutil import format_time
+
+    for u in users.list_users(open_database(get_settings())):
+        state = "disabled" if u.disabled else \
+            "must change password" if u.must_change_password else "active"
+        last = format_time(u.last_login_t) if u.last_login_t else "never"
+        print(f"{u.name:24} {u.role:9} {state:21} last login {last}")
+
+
+@user_app.command("disable")
+def user_disable(name: str) -> None:
+    """Disable a user; their sessions end at once."""
+    from backend import users
+    from backend.services import open_database
+
+    try:
+        users.set_disabled(open_database(get_settings()), name)
+    except users.UserError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"user {name} disabled")
+
+
+@user_app.command("reset-password")
+def user_reset_password(name: str) -> None:
+    """A new one-time password for a user, printed once; their sessions end."""
+    from backend import users
+    from backend.services import open_database
+
+    try:
+        password = users.reset_password(open_database(get_settings()), name)
+    except users.UserError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"one-time password for {name} (shown only now; change it at login):")
+    print(password)
+
+
+def ensure_first_operator(settings: Settings) -> str | None:
+    """With no user at all, add `operator` with a one-time password and return it (shown
+    once by the caller); None when users exist. Never a default password."""
+    from backend import users
+    from backend.services import open_database
+
+    engine = open_database(settings)
+    if users.count_users(engine):
+        return None
+    return users.create_user(engine, "operator", "operator")
+
+
+@token_app.command("bootstrap")
+def token_bootstrap() -> None:
+    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_ and _ENGINEER_
+    (docker-compose passes them from .env) so the stack's parts can use them; idempotent."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from backend import db
+    from backend.services import open_database
+
+    setup_logging()
+    settings = get_settings()
+    engine = open_database(settings)
+    given = {role: getattr(settings, f"{role}_token") for role in
+             ("ingest", "viewer", "operator", "engineer")}
+    with engine.begin() as conn:
+        for role, token in given.items():
+            if not token:
+                continue
+            if len(token) < 24:
+                raise typer.BadParameter(f"KAZSAT_{role.upper()}_TOKEN is too short to be a "
+                                         "secret (24 characters at least)")
+            digest = hashlib.sha256(token.encode()).hexdigest()  # as backend.tokens stores it
+            if conn.execute(select(db.tokens.c.id).where(db.tokens.c.hash == digest)).first():
+                continue
+            conn.execute(db.tokens.insert().values(hash=digest, role=role, revoked=False,
+                                                   name=f"bootstrap: {role}",
+                                                   created_at=time.time_ns()))
+            logging.getLogger(__name__).info("registered the %s token from the environment",
+                                             role)
 
 
 @db_app.command("upgrade")
@@ -122,6 +237,11 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     tokens = ensure_stack_tokens(settings)
+    first_password = ensure_first_operator(settings)
+    if first_password:
+        console.print("[bold]First user created:[/bold] operator, one-time password "
+                      f"[bold]{first_password}[/bold] (shown only now; change it at the first "
+                      "login; add people with `kazsat user add`)")
     env = {**os.environ, "KAZSAT_INGEST_TOKEN": tokens["ingest"],
            "KAZSAT_VIEWER_TOKEN": tokens["viewer"], "PYTHONUNBUFFERED": "1"}
     kazsat = [sys.executable, "-m", "backend"]
@@ -133,12 +253,13 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
         return child
 
     def stop_all(*_: object) -> None:
+        # Newest first, one at a time: the simulator flushes its last samples while the
+        # API is still there to take them.
         for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
-        for child in children:
             try:
-                child.wait(15)
+                child.wait(20)
             except subprocess.TimeoutExpired:
                 child.kill()
 
@@ -161,8 +282,12 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
         console.print(f"\n[bold green]KazSat monitor running[/bold green]\n"
                       f"  dashboard  {settings.public_dashboard_url}\n"
                       f"  API docs   {settings.api_url}/docs\n"
+                      + (f"  login      operator / {first_password} (one-time)\n"
+                         if first_password else
+                         "  login      a user of `kazsat user list` "
+                         "(`kazsat user reset-password NAME` if forgotten)\n") +
                       f"  tokens     {(settings.data_dir / 'tokens.env').resolve()} "
-                      "(operator token for acknowledging alerts)\n"
+                      "(API tokens for machines)\n"
                       "  Ctrl-C stops everything.\n")
         while all(c.poll() is None for c in children):
             time.sleep(0.5)

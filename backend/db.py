@@ -1,7 +1,8 @@
 """The SQL database: engine, every table, and the schema version with its migrations.
 
-Relational state (series registry, tokens, alerts, outbox, audit, limit overrides) lives
-here whatever the time-series store is; the SQL store keeps samples and rollups here too.
+Relational state (series registry, tokens, users and sessions, alerts, outbox, audit, limit
+overrides) lives here whatever the time-series store is; the SQL store keeps samples and
+rollups here too.
 """
 
 from __future__ import annotations
@@ -99,6 +100,34 @@ tokens = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+# People who log in to the dashboard (machines use tokens). The password is an argon2 hash;
+# must_change_password is set for a one-time password (new user, reset) until it is changed.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | operator | engineer
+    Column("password_hash", String(255), nullable=False),
+    Column("must_change_password", Boolean, nullable=False, default=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_t", BigInteger, nullable=False),
+    Column("last_login_t", BigInteger),
+)
+
+# Login sessions: the token is shown once (to the dashboard) and kept as its SHA-256, like
+# API tokens. A session ends at expires_t (absolute lifetime) or after an idle timeout
+# counted from last_seen_t (written at most once a minute, see backend/users.py).
+sessions = Table(
+    "sessions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_t", BigInteger, nullable=False),
+    Column("last_seen_t", BigInteger, nullable=False),
+    Column("expires_t", BigInteger, nullable=False),
+)
+Index("sessions_user", sessions.c.user_id)
 
 # One row per alert: a series' breach from raise to clear (kind "limit"), or an entity
 # whose telemetry stopped (kind "stale": series_id and parameter are NULL). Entity names

@@ -93,4 +93,4 @@ def build_services(settings: Settings) -> Services:
              len(registry.by_id))
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings.max_future_s), checker,
-                    TokenCache(engine), alerts, sender)
+                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender)

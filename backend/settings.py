@@ -55,6 +55,30 @@ class Settings(BaseSettings):
     operator_token: str = Field(default="", repr=False)
     engineer_token: str = Field(default="", repr=False)
 
+    # People and sessions (README "People and roles"). A session ends after session_idle_s
+    # without a request (an open dashboard polls every second) or session_max_s after login.
+    session_idle_s: float = 1800.0
+    session_max_s: float = 12 * 3600.0
+    password_min_length: int = 12
+    # Failed logins: at most this many per user name, and per client address, in the window;
+    # then 429 with Retry-After. Kept in the API process's memory (a restart forgets them).
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_window_s: float = 300.0
+    # Ingest requests per second per token (token bucket with this burst); 0: no limit.
+    ingest_rate_per_s: float = 200.0
+    ingest_burst: int = 1000
+    max_json_bytes: int = 64 * 1024  # any request body but ingest's larger than this is 413
+    # Origins allowed to call the API from a browser, comma-separated; empty: CORS closed.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Signs the dashboard's session cookie. Empty: a random key kept in data_dir/secret_key
+    # (made once, mode 0600). Set it (or point secret_key_file at a file) when several
+    # dashboard processes serve the same users.
+    secret_key: str = Field(default="", repr=False)
+    secret_key_file: Path | None = None
+    # Send the dashboard's session cookie over HTTPS only (set when served behind TLS).
+    cookie_secure: bool = False
+
     # Alerts and email (docs/alerts.md). With no smtp_host, alert emails wait in the outbox.
     smtp_host: str = ""
     smtp_port: int = 587
@@ -78,7 +102,7 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = 600.0
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
-    @field_validator("email_to", "email_to_critical", mode="before")
+    @field_validator("email_to", "email_to_critical", "cors_origins", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
@@ -91,6 +115,15 @@ class Settings(BaseSettings):
 
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'kazsat.db').resolve()}"
+
+    def sql_url_for_log(self) -> str:
+        """The database URL without its password (and query), safe to log."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.sql_url()).render_as_string(hide_password=True).split("?")[0]
+        except Exception:  # an unparsable URL: say nothing of it rather than leak it
+            return "(unparsable database URL)"
 
 
 def split_addresses(text: str) -> list[str]:

@@ -1,15 +1,17 @@
-"""API tokens for machines and the dashboard: random, shown once, stored as SHA-256."""
+"""API tokens for machines, and the check of every token a request brings: an API token or
+a person's session token (backend/users.py) resolves to a Principal with a role."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from backend import db
+from backend import db, users
 
 ROLES = ("ingest", "viewer", "operator", "engineer")
 # What each role may do. Reading is open to every human role; writing telemetry only to
@@ -27,6 +29,11 @@ PERMISSIONS = {
 class Principal:
     name: str
     role: str
+    # For a person's session: the session token's digest, when it ends, and whether the
+    # user must replace a one-time password before doing anything else.
+    session: str | None = field(default=None, repr=False)
+    expires_t: int | None = None
+    must_change_password: bool = False
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, set())
@@ -46,16 +53,62 @@ def create_token(engine: Engine, role: str, name: str) -> str:
     return token
 
 
+@dataclass
+class _LiveSession:
+    session: users.Session
+    checked_t: int  # when SQL was last asked (disabled user, logout elsewhere)
+    last_seen_t: int  # last use, in memory
+    written_t: int  # last_seen_t as SQL has it
+
+
 class TokenCache:
     """Verifies tokens against SQL, remembering answers briefly: ingest checks a token on
-    every request and must not pay a query each time."""
+    every request and each open dashboard polls every second, neither may pay a query each
+    time. Session tokens are re-read every `session_ttl_s` (a user disabled from the CLI is
+    out within that), their expiry is checked on every request, and their last use is
+    written at most once a minute. `forget` drops a session at once (logout)."""
 
-    def __init__(self, engine: Engine, ttl_s: float = 30.0) -> None:
+    def __init__(self, engine: Engine, ttl_s: float = 30.0, idle_s: float = 1800.0,
+                 session_ttl_s: float = 5.0, clock: Callable[[], int] = time.time_ns) -> None:
         self.engine = engine
         self.ttl_s = ttl_s
+        self.idle_s = idle_s
+        self.session_ttl_ns = int(session_ttl_s * 1e9)
+        self.touch_ns = min(users.TOUCH_EVERY_NS, int(idle_s * 1e9 / 4))
+        self.clock = clock
         self._seen: dict[str, tuple[float, Principal | None]] = {}
+        self._sessions: dict[str, _LiveSession] = {}
+
+    def forget(self, token_digest: str) -> None:
+        self._sessions.pop(token_digest, None)
+
+    def _session(self, token: str) -> Principal | None:
+        digest = _digest(token)
+        now = self.clock()
+        live = self._sessions.get(digest)
+        if live is None or now - live.checked_t >= self.session_ttl_ns:
+            found = users.find_session(self.engine, digest, self.idle_s, now)
+            if found is None:
+                self._sessions.pop(digest, None)
+                return None
+            seen = max(found.last_seen_t, live.last_seen_t if live else 0)
+            if len(self._sessions) > 10_000:
+                self._sessions.clear()
+            live = self._sessions[digest] = _LiveSession(found, now, seen, found.last_seen_t)
+        if now >= live.session.expires_t or now - live.last_seen_t >= self.idle_s * 1e9:
+            self._sessions.pop(digest, None)
+            return None
+        live.last_seen_t = now
+        if now - live.written_t >= self.touch_ns:
+            users.touch_session(self.engine, digest, now)
+            live.written_t = now
+        user = live.session.user
+        return Principal(user.name, user.role, digest, live.session.expires_t,
+                         user.must_change_password)
 
     def verify(self, token: str) -> Principal | None:
+        if token.startswith(users.SESSION_PREFIX):
+            return self._session(token)
         digest = _digest(token)
         hit = self._seen.get(digest)
         if hit and time.monotonic() - hit[0] < self.ttl_s:

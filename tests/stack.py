@@ -99,6 +99,30 @@ class Stack:
         url = self.extra_env.get("KAZSAT_DATABASE_URL", "")
         self.tokens.update(make_tokens(Settings(data_dir=self.data_dir, database_url=url)))
 
+    def add_user(self, name: str, role: str, password: str | None = None,
+                 must_change: bool = False) -> str:
+        """A user made in this process (what `kazsat user add` does); returns the password."""
+        from backend.users import create_user
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        url = self.extra_env.get("KAZSAT_DATABASE_URL", "")
+        engine = open_database(Settings(data_dir=self.data_dir, database_url=url))
+        try:
+            return create_user(engine, name, role, password, must_change=must_change)
+        finally:
+            engine.dispose()
+
+    def login(self, name: str, password: str) -> str:
+        """A session token for the user (POST /api/v1/auth/login); fails loudly otherwise."""
+        r = httpx.post(f"{self.api_url}/api/v1/auth/login", timeout=30,
+                       json={"username": name, "password": password})
+        r.raise_for_status()
+        return r.json()["token"]
+
+    def as_token(self, token: str) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, timeout=30,
+                            headers={"Authorization": f"Token {token}"})
+
     def start_api(self) -> None:
         if not self.tokens:
             self.make_tokens()

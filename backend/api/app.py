@@ -1,23 +1,31 @@
-"""The FastAPI application: lifespan, error shapes, routers."""
+"""The FastAPI application: lifespan, error shapes, routers, and the guards every request
+passes (body size, unknown query parameters, CORS, security headers)."""
 
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api import alerts, export, telemetry, write
+from backend.api import alerts, auth, export, telemetry, write
 from backend.api.deps import OrjsonResponse
+from backend.ratelimit import LoginThrottle, TokenBucket
 from backend.services import build_services
 from backend.settings import Settings, get_settings
 from backend.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict",
-         413: "request too large", 503: "unavailable"}
+         413: "request too large", 429: "too many requests", 503: "unavailable"}
+WRITE_PATH = "/api/v2/write"  # streams its own body under max_body_bytes
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer")]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,11 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.services = build_services(settings)
         app.state.services.start_background()
-        log.info("API ready (store %s)", settings.sql_url().split("?")[0])
+        log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
         app.state.services.close()
 
-    app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan)
+    app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan,
+                  dependencies=[Depends(known_query_only)])
+    app.state.login_throttle = LoginThrottle(settings.login_max_failures,
+                                             settings.login_max_failures_per_address,
+                                             settings.login_window_s)
+    app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
+    app.include_router(auth.router)
     app.include_router(write.router)
     app.include_router(telemetry.router)
     app.include_router(export.router)
@@ -72,4 +86,111 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return OrjsonResponse({"code": "unavailable", "message": reason}, status_code=503,
                               headers={"Retry-After": "5"})
 
+    # Outermost last: security headers on every answer, CORS (only when origins are
+    # configured; otherwise browsers keep other origins out), then the body limit.
+    app.add_middleware(BodyLimit, limit=settings.max_json_bytes)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+                           allow_credentials=False, max_age=600)
+        log.info("CORS open to %s", ", ".join(settings.cors_origins))
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+_known: dict[int, frozenset[str]] = {}
+
+
+def known_query_only(request: Request) -> None:
+    """400 for a query parameter the route does not take: a misspelt filter
+    (?satelite=) must not silently answer for everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.path == WRITE_PATH:
+        return  # InfluxDB clients may send parameters of their own
+    known = _known.get(id(route))
+    if known is None:
+        known = _known[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        expected = ", ".join(sorted(known)) or "none"
+        raise HTTPException(400, f"unknown query parameter {unknown[0]!r} "
+                                 f"(this route takes: {expected})")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+class BodyLimit:
+    """413 for a request body over `limit` bytes on every route but ingest, declared or
+    streamed: JSON bodies here are small, and reading them whole first costs nothing."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == WRITE_PATH or \
+                scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._too_large(scope, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        response = OrjsonResponse({"code": "request too large",
+                                   "message": f"body is over the {self.limit}-byte limit"},
+                                  status_code=413)
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class SecurityHeaders:
+    """nosniff, no framing, no referrer on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request, Response
 
+from backend.ratelimit import retry_after_header
 from backend.services import Services
 from backend.tokens import Principal
 
@@ -33,6 +35,9 @@ def caller(request: Request) -> Principal:
 
 def require(permission: str):
     def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
+        if principal.must_change_password:
+            raise HTTPException(403, "change the one-time password first "
+                                     "(POST /api/v1/auth/password)")
         if not principal.may(permission):
             raise HTTPException(403, f"role {principal.role!r} may not {permission}")
         return principal
@@ -40,8 +45,19 @@ def require(permission: str):
     return check
 
 
+def ingest_writer(request: Request,
+                  principal: Annotated[Principal, Depends(require("write"))]) -> Principal:
+    """A writer within its request rate (per token); 429 with Retry-After beyond it."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    wait = request.app.state.ingest_limiter.take(hashlib.sha256(token.encode()).hexdigest())
+    if wait is not None:
+        raise HTTPException(429, "too many write requests for this token; retry later",
+                            headers=retry_after_header(wait))
+    return principal
+
+
 Reader = Annotated[Principal, Depends(require("read"))]
-Writer = Annotated[Principal, Depends(require("write"))]
+Writer = Annotated[Principal, Depends(ingest_writer)]
 
 
 class OrjsonResponse(Response):

@@ -1,0 +1,122 @@
+"""People log in here and get a session token, sent afterwards like an API token
+(`Authorization: Token …` or `Bearer …`); every route checks its role the same way."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend import users
+from backend.api.deps import OrjsonResponse, ServicesDep, caller
+from backend.ratelimit import LoginThrottle, retry_after_header
+from backend.timeutil import format_time
+from backend.tokens import Principal
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], default_response_class=OrjsonResponse)
+NO_STORE = {"Cache-Control": "no-store"}
+WRONG = "wrong user name or password"  # the same for an unknown name: names are not told
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=users.MAX_PASSWORD_LENGTH)
+
+
+class PasswordBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old: str = Field(min_length=1, max_length=users.MAX_PASSWORD_LENGTH)
+    new: str = Field(min_length=1, max_length=users.MAX_PASSWORD_LENGTH)
+
+
+def client_address(request: Request) -> str:
+    # The peer address: behind a reverse proxy every client shares the proxy's address and
+    # its limit (X-Forwarded-For is not trusted; anyone can send it).
+    return request.client.host if request.client else "unknown"
+
+
+def throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def describe(p: Principal) -> dict:
+    return {"name": p.name, "role": p.role, "kind": "session" if p.session else "token",
+            "expires": format_time(p.expires_t) if p.expires_t else None,
+            "must_change_password": p.must_change_password}
+
+
+@router.post("/login", responses={401: {"description": WRONG},
+                                  429: {"description": "too many failed logins; Retry-After"}})
+def login(body: LoginBody, request: Request, services: ServicesDep) -> OrjsonResponse:
+    """A session token for a user name and password. 401 for a wrong name or password
+    alike; 429 after too many failures for the name or from the address."""
+    address = client_address(request)
+    limiter = throttle(request)
+    wait = limiter.retry_after(body.username, address)
+    if wait is not None:
+        log.warning("login for %r from %s refused: too many failed attempts (wait %.0f s)",
+                    body.username, address, wait)
+        raise HTTPException(429, f"too many failed logins; try again in {wait:.0f} s",
+                            headers=retry_after_header(wait))
+    user = users.authenticate(services.engine, body.username, body.password)
+    if user is None:
+        limiter.failed(body.username, address)
+        log.warning("login failed for %r from %s", body.username, address)
+        raise HTTPException(401, WRONG, headers={"WWW-Authenticate": "Token"})
+    limiter.succeeded(body.username)
+    settings = services.settings
+    users.expire_sessions(services.engine, settings.session_idle_s)
+    token, session = users.open_session(services.engine, user, settings.session_max_s)
+    log.info("user %s (%s) logged in from %s", user.name, user.role, address)
+    return OrjsonResponse({"token": token, "name": user.name, "role": user.role,
+                           "expires": format_time(session.expires_t),
+                           "must_change_password": user.must_change_password},
+                          headers=NO_STORE)
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+def logout(who: Caller, services: ServicesDep) -> Response:
+    """End the session whose token the request carries."""
+    if who.session is None:
+        raise HTTPException(400, "an API token does not log out; revoke it instead")
+    users.close_session(services.engine, who.session)
+    services.tokens.forget(who.session)
+    log.info("user %s logged out", who.name)
+    return Response(status_code=204)
+
+
+@router.get("/me")
+def me(who: Caller) -> OrjsonResponse:
+    """Who the token belongs to: name, role, session or API token, expiry."""
+    return OrjsonResponse(describe(who), headers=NO_STORE)
+
+
+@router.post("/password")
+def change_password(body: PasswordBody, who: Caller, request: Request,
+                    services: ServicesDep) -> OrjsonResponse:
+    """Replace the logged-in user's password (the one-time one too). The user's other
+    sessions end; this one stays."""
+    if who.session is None:
+        raise HTTPException(400, "log in as a user to change a password")
+    address = client_address(request)
+    wait = throttle(request).retry_after(who.name, address)
+    if wait is not None:
+        raise HTTPException(429, f"too many failed attempts; try again in {wait:.0f} s",
+                            headers=retry_after_header(wait))
+    try:
+        users.change_password(services.engine, who.name, body.old, body.new,
+                              services.settings.password_min_length, keep_session=who.session)
+    except users.PasswordRejected as exc:
+        raise HTTPException(400, str(exc)) from None
+    except users.UserError as exc:  # the current password is wrong: counts as a failure
+        throttle(request).failed(who.name, address)
+        raise HTTPException(400, str(exc)) from None
+    services.tokens.forget(who.session)
+    return OrjsonResponse({**describe(who), "must_change_password": False}, headers=NO_STORE)
