@@ -17,6 +17,12 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   fi
 fi
 
+# tests/test_compose.py validates docker-compose.yml with Debian's docker-compose (no engine).
+if ! command -v docker-compose >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing Debian's docker-compose to validate docker-compose.yml"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null || true
+fi
+
 # The PostgreSQL contract tests use this server (each run makes and drops its own database);
 # they skip, saying why, when it cannot be reached.
 export KAZSAT_TEST_POSTGRES_URL=${KAZSAT_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}

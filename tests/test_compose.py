@@ -1,0 +1,136 @@
+"""docker-compose.yml and the Dockerfile, checked without a container engine: Compose's own
+parser and validator (Debian's docker-compose, `config`), then what the deployment promises
+(docs/deployment.md): health checks, restart policies, one image, volumes, ports, secrets
+from .env only."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "INFLUX_PASSWORD": "influx-secret",
+           "INFLUX_TOKEN": "influx-token-0123456789abcdef",
+           "KAZSAT_INGEST_TOKEN": "ingest-token-0123456789abcdef",
+           "KAZSAT_VIEWER_TOKEN": "viewer-token-0123456789abcdef"}
+BUILT = {"api", "simulator", "dashboard"}
+PORTS = {"api": "8000", "dashboard": "8050", "influxdb": "8086", "mailpit": "8025"}
+
+
+def env_file(folder: Path, **overrides: str) -> None:
+    """.env as an operator makes it: the example with the secrets filled in."""
+    text = (ROOT / ".env.example").read_text()
+    for key, value in {**SECRETS, **overrides}.items():
+        text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.M)
+    (folder / ".env").write_text(text)
+
+
+def compose_config(folder: Path) -> dict:
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed (scripts/test.sh installs it "
+                    "when run as root: apt-get install docker-compose)")
+    shutil.copy(ROOT / "docker-compose.yml", folder)
+    done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=folder,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("compose")
+    env_file(folder)
+    return compose_config(folder)
+
+
+def test_compose_validates_and_has_every_part(config):
+    assert set(config["services"]) == {"influxdb", "postgres", "mailpit", *BUILT}
+    assert config["services"]["influxdb"]["image"].startswith("influxdb:2.7")
+    assert config["services"]["postgres"]["image"] == "postgres:15"
+    assert config["services"]["mailpit"]["image"].startswith("axllent/mailpit")
+
+
+def test_every_service_has_a_health_check_and_a_restart_policy(config):
+    for name, service in config["services"].items():
+        assert service.get("restart") in ("unless-stopped", "always"), name
+        check = service.get("healthcheck", {}).get("test")
+        assert check and check[0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_one_dockerfile_builds_the_three_services(config):
+    for name in BUILT:
+        service = config["services"][name]
+        assert service["build"]["context"] == config["services"]["api"]["build"]["context"]
+        assert service["build"].get("dockerfile", "Dockerfile") == "Dockerfile", name
+        assert service["image"] == "kazsat-monitor:latest", name
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert 'ENTRYPOINT ["kazsat"]' in text
+
+
+def test_start_order_waits_for_health(config):
+    s = config["services"]
+    assert {k: v["condition"] for k, v in s["api"]["depends_on"].items()} == {
+        "postgres": "service_healthy", "influxdb": "service_healthy",
+        "mailpit": "service_healthy"}
+    for name in ("simulator", "dashboard"):
+        assert s[name]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_volumes_are_named_and_declared(config):
+    declared = set(config["volumes"])
+    assert {"influxdb-data", "postgres-data", "api-data"} <= declared
+    for name, service in config["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+            assert source in declared, (name, volume)
+
+
+def test_ports_are_the_documented_ones(config):
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    for name, port in PORTS.items():
+        published = {str(p["published"]) if isinstance(p, dict) else p.split(":")[0]
+                     for p in config["services"][name].get("ports", [])}
+        assert port in published, name
+        assert f"http://localhost:{port}" in docs, port
+
+
+def test_secrets_come_from_env_and_reach_the_services(config):
+    api = config["services"]["api"]["environment"]
+    assert api["KAZSAT_DATABASE_URL"] == (
+        f"postgresql+psycopg://kazsat:{SECRETS['POSTGRES_PASSWORD']}@postgres:5432/kazsat")
+    assert api["KAZSAT_INFLUX_TOKEN"] == SECRETS["INFLUX_TOKEN"]
+    assert api["KAZSAT_STORE"] == "influxdb" and api["KAZSAT_SMTP_HOST"] == "mailpit"
+    influx = config["services"]["influxdb"]["environment"]
+    assert influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == SECRETS["INFLUX_TOKEN"]
+    assert influx["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    for name in ("simulator", "dashboard"):
+        env = config["services"][name]["environment"]
+        assert env["KAZSAT_INGEST_TOKEN"] == SECRETS["KAZSAT_INGEST_TOKEN"]
+        assert env["KAZSAT_API_URL"] == "http://api:8000"
+    raw = (ROOT / "docker-compose.yml").read_text()
+    assert not any(value in raw for value in SECRETS.values())
+
+
+def test_a_missing_secret_is_refused(tmp_path):
+    env_file(tmp_path, POSTGRES_PASSWORD="")
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed")
+    done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "POSTGRES_PASSWORD" in done.stderr
+
+
+def test_env_example_documents_the_store_and_retention_settings():
+    from backend.settings import Settings
+
+    text = (ROOT / ".env.example").read_text()
+    missing = [n for n in Settings.model_fields if n.startswith(("store", "influx_", "retention_"))
+               and f"KAZSAT_{n.upper()}=" not in text]
+    assert missing == []
