@@ -26,6 +26,8 @@ user_app = typer.Typer(help="People who log in to the dashboard.", no_args_is_he
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
+store_app = typer.Typer(help="Time-series stores.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 app.command("simulate")(simulate)
 console = Console(stderr=True)
 
@@ -216,6 +218,29 @@ def token_bootstrap() -> None:
                                                    created_at=time.time_ns()))
             logging.getLogger(__name__).info("registered the %s token from the environment",
                                              role)
+
+
+@store_app.command("copy")
+def store_copy(source: Annotated[str, typer.Option("--from", help="store URL to read")],
+               dest: Annotated[str, typer.Option("--to", help="store URL to write")]) -> None:
+    """Copy history between stores: SQLAlchemy URLs (SQLite, PostgreSQL) or
+    influxdb://ORG:TOKEN@HOST:PORT/BUCKET (docs/deployment.md)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backend.store.copy import copy_history, open_endpoint
+
+    setup_logging()
+    settings = get_settings()
+    src, dst = open_endpoint(source, settings), open_endpoint(dest, settings)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+            "{task.completed}/{task.total} series"), TimeElapsedColumn(),
+            console=console) as bar:
+        task = bar.add_task("copying", total=None)
+        stored = copy_history(src, dst, progress=lambda done, total, n: bar.update(
+            task, completed=done, total=total, description=f"copying: {n:,} samples"))
+    src.store.close()
+    dst.store.close()
+    console.print(f"copied; the destination stored {stored:,} new samples")
 
 
 @db_app.command("upgrade")
