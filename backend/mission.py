@@ -150,6 +150,13 @@ class Mission(BaseModel):
             return False
         return not (p.per_transponder and p.n > self.satellites[satellite].transponders)
 
+    def document(self) -> dict:
+        """The mission as JSON-ready data, with the list of series as [satellite, station,
+        parameter]: what `GET /api/v1/mission` serves and the simulator reads."""
+        body = self.model_dump(mode="json")
+        body["series"] = [list(s) for s in self.series]
+        return body
+
     @cached_property
     def series(self) -> list[tuple[str | None, str | None, str]]:
         """Every series of the mission as (satellite, station, parameter), in display order."""

@@ -32,10 +32,7 @@ def _mission(mission_file: Path | None) -> dict:
         return json.loads(mission_file.read_text())
     from backend.mission import load_mission
 
-    m = load_mission(Path(__file__).resolve().parents[1] / "backend" / "mission.yaml")
-    d = m.model_dump(mode="json")
-    d["series"] = [list(s) for s in m.series]
-    return d
+    return load_mission(Path(__file__).resolve().parents[1] / "backend" / "mission.yaml").document()
 
 
 def main(

@@ -27,10 +27,7 @@ def _mission(mission_file: Path | None) -> dict[str, Any]:
         return json.loads(mission_file.read_text())
     from backend.mission import load_mission
 
-    m = load_mission(Path(__file__).resolve().parents[1] / "backend" / "mission.yaml")
-    d = m.model_dump(mode="json")
-    d["series"] = [list(s) for s in m.series]
-    return d
+    return load_mission(Path(__file__).resolve().parents[1] / "backend" / "mission.yaml").document()
 
 
 def _run(model: Model, t0: int, hours: float, step: float | None, window_h: float) -> list[Block]:

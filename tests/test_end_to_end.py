@@ -18,10 +18,7 @@ SPAN_S = 600
 
 
 def mission_dict() -> dict:
-    m = load_mission(Settings().mission_file)
-    d = m.model_dump(mode="json")
-    d["series"] = [list(s) for s in m.series]
-    return d
+    return load_mission(Settings().mission_file).document()
 
 
 def test_simulator_backfill_reads_back_exactly(stack):

@@ -24,12 +24,11 @@ def mission(services: ServicesDep,
     """Satellites, stations, subsystems and every parameter, and the list of series as
     [satellite, station, parameter]. A parameter's `limits` are the effective ones (an
     engineer's override applied); `default_limits` are the mission database's."""
-    body = services.mission.model_dump(mode="json")
+    body = services.mission.document()
     for key, item in body["parameters"].items():
         p = services.mission.parameters[key]
         item["default_limits"] = item["limits"]
         item["limits"] = services.limits.effective_limits(p).model_dump(mode="json")
-    body["series"] = [list(s) for s in services.mission.series]
     return OrjsonResponse(body)
 
 

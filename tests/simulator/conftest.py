@@ -22,10 +22,7 @@ def utc(*args: int) -> int:
 
 @pytest.fixture(scope="session")
 def mission() -> dict[str, Any]:
-    m = load_mission(MISSION_YAML)
-    d = m.model_dump(mode="json")
-    d["series"] = [list(s) for s in m.series]
-    return d
+    return load_mission(MISSION_YAML).document()
 
 
 def _runs(mask: np.ndarray, n: int) -> np.ndarray:
