@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_window_s: float = 300.0
+    # Peers whose X-Forwarded-For names the real client for the per-address limit (the
+    # dashboard forwards its browser's address when it logs someone in); comma-separated.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
     # Ingest requests per second per token (token bucket with this burst); 0: no limit.
     ingest_rate_per_s: float = 200.0
     ingest_burst: int = 1000
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
     # (made once, mode 0600). Set it (or point secret_key_file at a file) when several
     # dashboard processes serve the same users.
     secret_key: str = Field(default="", repr=False)
-    secret_key_file: Path | None = None
+    secret_key_file: str = ""
     # Send the dashboard's session cookie over HTTPS only (set when served behind TLS).
     cookie_secure: bool = False
 
@@ -102,7 +105,8 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = 600.0
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
-    @field_validator("email_to", "email_to_critical", "cors_origins", mode="before")
+    @field_validator("email_to", "email_to_critical", "cors_origins", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value

@@ -34,9 +34,14 @@ class PasswordBody(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    # The peer address: behind a reverse proxy every client shares the proxy's address and
-    # its limit (X-Forwarded-For is not trusted; anyone can send it).
-    return request.client.host if request.client else "unknown"
+    """The address failed logins are counted under: the peer's, or, when the peer is a
+    trusted proxy (the dashboard), the last address it put in X-Forwarded-For. Anyone else's
+    X-Forwarded-For is ignored: it is whatever the sender wants."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if forwarded and peer in request.app.state.services.settings.trusted_proxies:
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
 
 
 def throttle(request: Request) -> LoginThrottle:
