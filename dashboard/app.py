@@ -36,8 +36,7 @@ def shell() -> html.Div:
             html.Nav([dcc.Link(text, href=href, id={"kz": "nav", "key": href},
                                className="kz-nav-link") for text, href in links],
                      className="kz-nav"),
-            html.Div("", id="kz-clock", className="kz-clock"),
-            dcc.Interval(id="kz-clock-tick", interval=1000),
+            html.Div("", id="kz-clock", className="kz-clock"),  # set by assets/live.js
         ], className="kz-header"),
         html.Main(dash.page_container, className="kz-main"),
     ], className="kz-app")
@@ -51,8 +50,6 @@ def create_app() -> Dash:
     from dashboard.pages import alerts, overview, replay, satellite, station  # noqa: F401
 
     app.layout = shell
-    app.clientside_callback(ClientsideFunction("kazsat", "clock"),
-                            Output("kz-clock", "children"), Input("kz-clock-tick", "n_intervals"))
     app.clientside_callback(ClientsideFunction("kazsat", "nav"),
                             Output({"kz": "nav", "key": ALL}, "className"),
                             Input("kz-url", "pathname"),

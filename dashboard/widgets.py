@@ -125,20 +125,11 @@ def strip_chart(page: str, key: str, height: int) -> dcc.Graph:
 
 
 def register_live(page: str, charts: bool = False) -> None:
-    """Wire a page's tick model to its cells (and charts) in the browser: no server trip."""
+    """Wire a page's tick model to its cells, API notice (and charts) in the browser: no
+    server trip. assets/live.js writes the cells; charts extend through Dash's extendData."""
     model = Input(ids("model", page, "m"), "data")
     clientside_callback(
-        ClientsideFunction("kazsat", "cells"),
-        Output(ids("v", page, ALL), "children"),
-        Output(ids("vc", page, ALL), "className"),
-        Output(ids("vb", page, ALL), "children"),
-        model,
-        State(ids("v", page, ALL), "children"),
-        State(ids("vc", page, ALL), "className"),
-        State(ids("vb", page, ALL), "children"),
-    )
-    clientside_callback(
-        ClientsideFunction("kazsat", "down"),
+        ClientsideFunction("kazsat", "render"),
         Output(ids("down", page, "notice"), "children"),
         Output(ids("down", page, "notice"), "hidden"),
         Output(ids("frame", page, "f"), "className"),
