@@ -62,7 +62,7 @@ def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
     layout: dict = {
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
         "font": {"color": TEXT, "size": 13, "family": "Inter, Segoe UI, Roboto, sans-serif"},
-        "margin": {"l": 64, "r": 16, "t": 22, "b": 30}, "showlegend": False,
+        "margin": {"l": 64, "r": 16, "t": 22, "b": 42}, "showlegend": False,
         "hovermode": "x unified", "uirevision": "keep",
         "xaxis": {"type": "date", "gridcolor": GRID, "linecolor": GRID, "showspikes": True,
                   "spikecolor": TEXT, "spikethickness": 1},
