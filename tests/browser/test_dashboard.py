@@ -154,3 +154,21 @@ def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> Non
     wait_ticking(driver, "satellite")
     assert "kz-n" in class_of(driver, "vc", "satellite", "tile|kazsat-2|power")
     assert severe_logs(driver) == []
+
+
+def test_replay_plays_and_draws_panels_at_the_cursor(driver: object, live: Live) -> None:
+    open_page(driver, live, "/replay")
+    mark = driver.find_element(By.CLASS_NAME, "kz-replay-mark")
+    assert "REPLAY" in mark.text
+    cursor = driver.find_element(By.ID, "rp-cursor-text")
+    until(driver, lambda d: "paused" in cursor.text, 10)
+    before = cursor.text
+    driver.find_element(By.ID, "rp-last-hour").click()
+    driver.find_element(By.ID, "rp-play").click()
+    until(driver, lambda d: "playing" in cursor.text and cursor.text[:20] != before[:20], 10,
+          "the cursor did not move when playing")
+    driver.find_element(By.ID, "rp-pause").click()
+    until(driver, lambda d: "paused" in cursor.text, 10)
+    # The panels are drawn at the cursor: the banner says "at", not "updated".
+    assert text_of(driver, "v", "replay", "banner|asof").startswith("at ")
+    assert severe_logs(driver) == []
