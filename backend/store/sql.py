@@ -235,18 +235,24 @@ class SqlStore:
         return conn.execute(text(sql), params).all()
 
     def _span(self, conn, sid: int, a: int, b: int) -> tuple | None:
-        """(min, max, sum, count) over [a, b) exactly: the coarsest level's whole buckets
-        inside, then the two leftover edges from the next finer level, down to raw."""
-        for level_s in reversed(LEVELS_S):
-            w = level_s * NS
-            lo, hi = -(-a // w) * w, b // w * w
-            if lo < hi:
-                inner = self._grouped(conn, sid, lo, hi, hi - lo, level_s * NS)
-                pieces = [tuple(r[1:]) for r in inner]
-                pieces += [self._span(conn, sid, a, lo), self._span(conn, sid, hi, b)]
-                return _combine(pieces)
-        rows = self._grouped(conn, sid, a, b, b - a, 0) if a < b else []
-        return _combine([tuple(r[1:]) for r in rows])
+        """(min, max, sum, count) over [a, b) exactly, in one statement: the coarsest
+        level's whole buckets inside, the edges left over from finer levels, down to raw."""
+        selects, params = [], {"sid": sid}
+        for i, (level_s, lo, hi) in enumerate(span_pieces(a, b, LEVELS_S)):
+            if level_s:
+                selects.append(
+                    "SELECT min(min), max(max), sum(sum), CAST(sum(count) AS BIGINT) FROM rollups "
+                    f"WHERE level = :l{i} AND series_id = :sid AND bucket_t >= :a{i} "
+                    f"AND bucket_t < :b{i}")
+                params[f"l{i}"] = level_s
+            else:
+                selects.append("SELECT min(value), max(value), sum(value), count(*) FROM samples "
+                               f"WHERE series_id = :sid AND t >= :a{i} AND t < :b{i}")
+            params[f"a{i}"], params[f"b{i}"] = lo, hi
+        if not selects:
+            return None
+        return _combine([tuple(r) for r in conn.execute(text(" UNION ALL ".join(selects)),
+                                                        params)])
 
     def export(self, series_ids: list[int], start_ns: int, end_ns: int,
                level_s: int | None) -> Iterator[tuple]:
@@ -320,6 +326,18 @@ def bucket_width(span_ns: int, max_points: int, finest_s: int = 0) -> tuple[int,
     level = next((lv for lv in fitting if span_ns // lv <= ROWS_PER_BUCKET * max_points),
                  fitting[-1])
     return -(-need // level) * level, level
+
+
+def span_pieces(a: int, b: int, levels: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    """[a, b) cut into (level in seconds, or 0 for raw, start, end) pieces: the coarsest
+    level's whole buckets inside, then each leftover edge from the finer levels."""
+    for i in range(len(levels) - 1, -1, -1):
+        w = levels[i] * NS
+        lo, hi = -(-a // w) * w, b // w * w
+        if lo < hi:
+            finer = levels[:i]
+            return [(levels[i], lo, hi), *span_pieces(a, lo, finer), *span_pieces(hi, b, finer)]
+    return [(0, a, b)] if a < b else []
 
 
 def complete_level(pruned: dict[int, int], t_ns: int) -> int:
