@@ -187,39 +187,6 @@ def token_bootstrap() -> None:
                                              role)
 
 
-@token_app.command("bootstrap")
-def token_bootstrap() -> None:
-    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_ and _ENGINEER_
-    (docker-compose passes them from .env) so the stack's parts can use them; idempotent."""
-    import hashlib
-
-    from sqlalchemy import select
-
-    from backend import db
-    from backend.services import open_database
-
-    setup_logging()
-    settings = get_settings()
-    engine = open_database(settings)
-    given = {role: getattr(settings, f"{role}_token") for role in
-             ("ingest", "viewer", "operator", "engineer")}
-    with engine.begin() as conn:
-        for role, token in given.items():
-            if not token:
-                continue
-            if len(token) < 24:
-                raise typer.BadParameter(f"KAZSAT_{role.upper()}_TOKEN is too short to be a "
-                                         "secret (24 characters at least)")
-            digest = hashlib.sha256(token.encode()).hexdigest()  # as backend.tokens stores it
-            if conn.execute(select(db.tokens.c.id).where(db.tokens.c.hash == digest)).first():
-                continue
-            conn.execute(db.tokens.insert().values(hash=digest, role=role, revoked=False,
-                                                   name=f"bootstrap: {role}",
-                                                   created_at=time.time_ns()))
-            logging.getLogger(__name__).info("registered the %s token from the environment",
-                                             role)
-
-
 @store_app.command("copy")
 def store_copy(source: Annotated[str, typer.Option("--from", help="store URL to read")],
                dest: Annotated[str, typer.Option("--to", help="store URL to write")]) -> None:

@@ -232,3 +232,25 @@ def test_export_refuses_bad_resolution(stack):
         r = c.get("/api/v1/export", params={"parameter": "bus_voltage", "satellite": "kazsat-2",
                                             "start": "2026-01-01T00:00:00Z", "resolution": "5m"})
     assert r.status_code == 400 and "resolution" in r.json()["message"]
+
+
+def test_eclipses_past_and_predicted(stack):
+    with stack.client() as c:
+        equinox = c.get("/api/v1/eclipses", params={"start": "2027-03-20T00:00:00Z",
+                                                     "end": "2027-03-21T00:00:00Z"}).json()
+        solstice = c.get("/api/v1/eclipses", params={"start": "2026-12-10T00:00:00Z",
+                                                      "end": "2027-01-10T00:00:00Z"}).json()
+        one = c.get("/api/v1/eclipses", params={"satellite": "kazsat-3",
+                                                 "start": "2027-03-20T00:00:00Z",
+                                                 "end": "2027-03-21T00:00:00Z"}).json()
+        too_long = c.get("/api/v1/eclipses", params={"start": "2026-01-01T00:00:00Z",
+                                                      "end": "2028-01-01T00:00:00Z"})
+    by_sat = {e["satellite"]: e for e in equinox["eclipses"]}
+    assert set(by_sat) == {"kazsat-2", "kazsat-3"}
+    assert all(65 * 60 <= e["duration_s"] <= 73 * 60 for e in by_sat.values())
+    # Centred near each satellite's local midnight: 24:00 - longitude/15 h in UTC.
+    assert by_sat["kazsat-2"]["start"].startswith("2027-03-20T17:")
+    assert by_sat["kazsat-3"]["start"].startswith("2027-03-20T19:")
+    assert solstice["eclipses"] == []
+    assert [e["satellite"] for e in one["eclipses"]] == ["kazsat-3"]
+    assert too_long.status_code == 400 and "400 days" in too_long.json()["message"]

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api import alerts, auth, export, telemetry, write
+from backend.api import alerts, auth, eclipses, export, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.ratelimit import LoginThrottle, TokenBucket
 from backend.services import build_services
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(telemetry.router)
     app.include_router(export.router)
     app.include_router(alerts.router)
+    app.include_router(eclipses.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
