@@ -81,6 +81,8 @@ class Parameter(BaseModel):
     type: ParamType
     period_s: float = Field(gt=0)
     description: str
+    label: str = ""  # short, for tiles and tables; the key when not given
+    headline: bool = False  # one of the few figures the overview shows for its subsystem
     unit: str = ""
     decimals: int = 2
     values: tuple[str, ...] = ()
