@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -88,7 +90,7 @@ class SqlStore:
                 except _StaleCache:
                     self._latest_t = self._load_latest_times()
                     stored = self._write_once(Columns.of(batch))
-            except (OperationalError, DBAPIError) as exc:
+            except (OperationalError, DBAPIError, psycopg.Error) as exc:  # COPY: psycopg's own
                 self._latest_t = self._load_latest_times_quietly()
                 raise StoreUnavailable(_reason(exc)) from exc
             last = stored.last_per_series()
@@ -122,14 +124,32 @@ class SqlStore:
             conn.exec_driver_sql(self._sql_rollup_pg, tuple(map(list, zip(*rows))))
 
     def _insert_samples_pg(self, conn, cols: Columns) -> Columns:
-        """Insert the batch in one statement; return exactly the samples that were stored
-        (late ones included, resent ones not)."""
+        """Insert what is new; return exactly the samples that were stored. Samples newer
+        than their series' latest go in by COPY, about twice the rate of an INSERT here;
+        the rest (late, resent) by one INSERT … ON CONFLICT DO NOTHING RETURNING."""
+        self._latest_t.ensure(int(cols.sids.max(initial=0)))
+        fresh_mask = cols.ts > self._latest_t.t[cols.sids]
+        fresh = cols.take(fresh_mask)
+        if len(fresh.ts):
+            # The same transaction as the rest of the batch, on the driver's connection.
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                with cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
+                    for row in zip(fresh.sids.tolist(), fresh.ts.tolist(), fresh.vs.tolist()):
+                        copy.write_row(row)
+            except UniqueViolation:
+                # Another process stored some of these: roll back, reload, sort them again.
+                raise _StaleCache from None
+            finally:
+                cursor.close()
+        if fresh_mask.all():
+            return fresh
+        late = cols.take(~fresh_mask)
         rows = conn.exec_driver_sql(self._sql_insert_pg, (
-            cols.sids.tolist(), cols.ts.tolist(), cols.vs.tolist())).all()
-        if len(rows) == len(cols.ts):
-            return cols
-        return Columns.of(Batch(*(list(c) for c in zip(*rows)))) if rows else cols.take(
-            np.zeros(len(cols.ts), dtype=bool))
+            late.sids.tolist(), late.ts.tolist(), late.vs.tolist())).all()
+        if not rows:
+            return fresh
+        return Columns.concat(fresh, Columns.of(Batch(*(list(c) for c in zip(*rows)))))
 
     def _insert_samples(self, conn, cols: Columns) -> Columns:
         """Insert what is new; return exactly the samples that were stored."""
