@@ -8,7 +8,9 @@ into the store; then starts the API on that store and times, over HTTP:
 
     .venv/bin/python benchmarks/history.py                      # SQLite in a temp folder
     .venv/bin/python benchmarks/history.py --days 30            # skip the 365-day stage
-    .venv/bin/python benchmarks/history.py --store-url postgresql+psycopg://postgres@127.0.0.1/kazsat_bench
+    .venv/bin/python benchmarks/history.py --store-url postgresql+psycopg://postgres@127.0.0.1/postgres
+
+With a PostgreSQL URL, the run gets a new database on that server, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from backend.services import build_services
 from backend.settings import Settings
 from backend.store.base import NS, Batch
 from backend.timeutil import format_time
+from benchmarks.scratch import scratch_database
 from tests.stack import Stack
 
 RANGES = {"1 h": 3600, "1 d": 86_400, "7 d": 7 * 86_400, "30 d": 30 * 86_400,
@@ -104,7 +107,7 @@ def percentile(values: list[float], p: float) -> float:
 def main(days: str = "30,365", store_url: str = "", repeats: int = 50) -> None:
     stages = [int(d) for d in days.split(",")]
     end_s = int(time.time()) // 3600 * 3600
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(store_url) as store_url:
         data = Path(tmp) / "data"
         settings = Settings(data_dir=data, database_url=store_url)
         store = store_url.split("@")[-1] if store_url else "SQLite (embedded)"

@@ -5,7 +5,9 @@ Starts its own API on a fresh store (SQLite by default; --store-url for PostgreS
 with --compare-limits — the same run with limit checking off.
 
     .venv/bin/python benchmarks/ingest.py --points 2000000
-    .venv/bin/python benchmarks/ingest.py --store-url postgresql+psycopg://postgres@127.0.0.1/kazsat_bench
+    .venv/bin/python benchmarks/ingest.py --store-url postgresql+psycopg://postgres@127.0.0.1/postgres
+
+With a PostgreSQL URL, each run gets a new database on that server, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.mission import load_mission
 from backend.settings import Settings
+from benchmarks.scratch import scratch_database
 from tests.stack import Stack
 
 # One line per entity and timestamp, with every 1-second parameter of the mission: what the
@@ -89,7 +92,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def one_run(points: int, store_url: str, clients: int, check_limits: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(store_url) as store_url:
         env = {"KAZSAT_CHECK_LIMITS": str(check_limits).lower()}
         if store_url:
             env["KAZSAT_DATABASE_URL"] = store_url
