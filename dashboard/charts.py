@@ -32,9 +32,12 @@ class Trace:
     compare: bool = False
 
 
-def load_history(traces: list[Trace], start: str, end: str = "now",
-                 max_points: int = 1000) -> dict[str, tuple[list, list]]:
-    """Times and values per trace key: raw samples, or bucket means when the range is long.
+def load_history(traces: list[Trace], start: str, end: str = "now", max_points: int = 1000,
+                 resolution: dict[str, tuple[str, float | None]] | None = None,
+                 ) -> dict[str, tuple[list, list]]:
+    """Times and values per trace key: raw samples, or bucket means when the range is long
+    (`resolution`, when given, receives per key ('samples', None) or the API's
+    resolution and bucket width).
     Requests group by entity, 20 parameters at a time (the API's cap)."""
     groups: dict[tuple, list[str]] = {}
     for t in traces:
@@ -46,8 +49,11 @@ def load_history(traces: list[Trace], start: str, end: str = "now",
                                      max_points=max_points)
             for s in body["series"]:
                 values = s.get("value") if "value" in s else s.get("mean")
-                out[pm.series_key(s["satellite"], s["station"], s["parameter"])] = \
-                    (s["time"], values)
+                key = pm.series_key(s["satellite"], s["station"], s["parameter"])
+                out[key] = (s["time"], values)
+                if resolution is not None:
+                    resolution[key] = ("samples", None) if "value" in s \
+                        else (s.get("resolution", ""), s.get("bucket_s"))
     return out
 
 

@@ -33,7 +33,7 @@ def station_panel(page: str, mission: pm.Mission, station: str) -> html.Section:
 
 def link_block(page: str, mission: pm.Mission, station: str, sat: str) -> html.Div:
     figures = [figure_line(page, pm.series_key(sat, station, k), pm.label(p), p.get("unit", ""))
-               for k in pm.headlines(mission, "link") if k != "is_prime"
+               for k in pm.headlines(mission, "link") if k != pm.prime_flag(mission)
                for p in [mission["parameters"][k]]]
     return html.Div([
         html.Div([html.Span(f"→ {mission['satellites'][sat]['name']}", className="kz-h3"),
@@ -63,8 +63,9 @@ def station_cells(snap: Snapshot, model: Model, station: str) -> None:
         for k in pm.headlines(mission, "link"):
             model.series(snap, pm.series_key(sat, station, k))
         model.cell(f"tile|{station}|{sat}", "", snap.worst(link_keys))
-        prime = snap.value(pm.series_key(sat, station, "is_prime"))
-        prime_state = snap.state(pm.series_key(sat, station, "is_prime"))
+        flag = pm.prime_flag(mission) or ""
+        prime = snap.value(pm.series_key(sat, station, flag))
+        prime_state = snap.state(pm.series_key(sat, station, flag))
         if prime_state == "stale" or prime is None:
             model.cell(f"prime|{station}|{sat}", "? PRIME UNKNOWN", "stale")
         else:
@@ -122,7 +123,7 @@ def satellite_summary_cells(snap: Snapshot, model: Model, sat: str) -> None:
         model.cell(f"tile|{sat}|{sub}", "", snap.worst(keys))
         alarms_cell(snap, model, f"alarms|{sat}|{sub}", params, sat)
     primes = [mission["stations"][st]["name"] for st in mission["stations"]
-              if snap.value(pm.series_key(sat, st, "is_prime")) is True]
+              if snap.value(pm.series_key(sat, st, pm.prime_flag(mission) or "")) is True]
     if len(primes) == 1:
         model.cell(f"primeby|{sat}", f"★ {primes[0]}", "nominal")
     else:

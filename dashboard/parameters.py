@@ -1,8 +1,7 @@
 """Lookups over the mission database (as served by GET /api/v1/mission) and value formatting.
 
-Names, units, decimals, groupings and limits all come from the mission; nothing here lists
-parameters except `FALLBACK_HEADLINES`, a display choice used only until the mission marks
-its own headline figures.
+Names, units, decimals, groupings, headline figures and limits all come from the mission;
+nothing here names a parameter.
 """
 
 from __future__ import annotations
@@ -12,20 +11,6 @@ from typing import Any
 
 Mission = dict[str, Any]
 Param = dict[str, Any]
-
-# Which figures the overview shows, until the mission database carries `headline: true`
-# on its parameters (requested from the backend). Keys missing from the mission are skipped.
-FALLBACK_HEADLINES: dict[str, list[str]] = {
-    "power": ["bus_voltage", "battery_soc", "bus_current"],
-    "thermal": ["panel_north_temp", "panel_south_temp", "tank_temp"],
-    "aocs": ["aocs_mode", "roll_error", "pitch_error"],
-    "propulsion": ["propellant_mass", "tank_pressure"],
-    "payload": ["twta_{n}_on", "twta_{n}_output_power", "twta_{n}_temp"],
-    "ttc": ["beacon_eirp", "obc_temp"],
-    "link": ["is_prime", "carrier_lock", "ebn0_db", "beacon_level", "rain_attenuation",
-             "antenna_azimuth", "antenna_elevation", "frames_lost"],
-}
-
 
 def series_key(satellite: str | None, station: str | None, parameter: str) -> str:
     """The key one series has everywhere in the dashboard (cell ids, chart traces)."""
@@ -46,17 +31,28 @@ def parameters(mission: Mission, subsystem: str, satellite: str | None = None) -
 
 
 def label(p: Param) -> str:
-    """A parameter's display name: its description, without the transponder prefix that a
-    transponder table already shows in its row."""
-    return p["description"]
+    """A parameter's display name: the mission's short `label`, else its description."""
+    return p.get("label") or p["description"]
 
 
 def template_label(p: Param) -> str:
-    """The name of a templated parameter family, e.g. 'TWTA RF output power'."""
-    text = p["description"]
+    """The name of a templated parameter family, e.g. 'TWTA power' for 'TWTA 3 power'."""
+    text = label(p)
     if p.get("n") is not None:
-        text = text.replace(f"Transponder {p['n']} ", "").replace(f" {p['n']} ", " ")
+        n = str(p["n"])
+        words = [w for w in text.split() if w != n]
+        text = " ".join(words) if words else text
     return text[:1].upper() + text[1:]
+
+
+def prime_flag(mission: Mission) -> str | None:
+    """The link parameter saying which station holds a satellite's prime link: the boolean
+    link parameter that gates the other link parameters' alarms (their `active_when`)."""
+    gates = {p.get("active_when") for p in mission["parameters"].values()
+             if p["subsystem"] in {s for s, _ in subsystems(mission, "link")}}
+    return next((k for k, p in mission["parameters"].items()
+                 if k in gates and p["type"] == "bool"
+                 and p["subsystem"] in {s for s, _ in subsystems(mission, "link")}), None)
 
 
 def format_value(p: Param, value: Any) -> str:
@@ -89,14 +85,10 @@ def numeric(p: Param, value: Any) -> float | None:
 
 
 def headlines(mission: Mission, subsystem: str) -> list[str]:
-    """Keys or templates (twta_{n}_on) of a subsystem's headline figures: the mission's own
-    `headline` marks when it has them, else the fallback display choice."""
-    marked = [p.get("template") or p["key"] for p in mission["parameters"].values()
-              if p["subsystem"] == subsystem and p.get("headline")]
-    if marked:
-        return list(dict.fromkeys(marked))
-    known = {p.get("template") or p["key"] for p in mission["parameters"].values()}
-    return [k for k in FALLBACK_HEADLINES.get(subsystem, []) if k in known]
+    """Keys or templates (twta_{n}_on) of a subsystem's headline figures: those the mission
+    marks `headline: true`, in mission order."""
+    return list(dict.fromkeys(p.get("template") or p["key"] for p in mission["parameters"].values()
+                              if p["subsystem"] == subsystem and p.get("headline")))
 
 
 def family(mission: Mission, template: str, satellite: str | None = None) -> list[Param]:

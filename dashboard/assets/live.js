@@ -48,6 +48,14 @@
     return ["", true, base];
   }
 
+  // Cells of a second set on a page (replay's satellite tables), from their own model.
+  function cells(model) {
+    const out = window.dash_clientside.callback_context.outputs_list;
+    const page = (Array.isArray(out) ? out[0] : out).id.page;
+    if (model && model.cells) applyCells(page, model.cells);
+    return window.dash_clientside.no_update;
+  }
+
   function extend(model, figures) {
     const outs = window.dash_clientside.callback_context.outputs_list;
     const nu = window.dash_clientside.no_update;
@@ -90,6 +98,6 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {render: render, extend: extend, nav: nav},
+    kazsat: {render: render, extend: extend, nav: nav, cells: cells},
   });
 })();
