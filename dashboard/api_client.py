@@ -1,22 +1,23 @@
 """The dashboard's only way to the backend: HTTP calls to its API.
 
 The dashboard never opens the database. Every request goes through `request()`, which
-records whether the API answered, so that every page can show "API unreachable since …"
-and recover by itself when it answers again.
+carries the logged-in user's session token (dashboard/session.py), so the API applies that
+user's role; and which records whether the API answered, so that every page can show "API
+unreachable since …" and recover by itself when it answers again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import orjson
 
 from backend.settings import get_settings
+from dashboard import session
 
-Action = Literal["read", "operate"]
 TIMEOUT = httpx.Timeout(3.0, connect=1.0)
 LATEST_TTL_S = 0.4  # browsers ticking in the same second share one /latest answer
 
@@ -27,13 +28,6 @@ class ApiUnavailable(Exception):
 
 class NotAvailableYet(Exception):
     """The endpoint does not exist (404): a feature the backend has not shipped yet."""
-
-
-def token_for(action: Action) -> str:
-    """The token for an action: reads use the viewer token, operator actions (acknowledge,
-    shelve) the operator token. The one place to change when a login replaces them."""
-    settings = get_settings()
-    return settings.operator_token if action == "operate" else settings.viewer_token
 
 
 _local = threading.local()
@@ -64,9 +58,13 @@ def down_since() -> float | None:
     return _down_since
 
 
-def request(method: str, path: str, action: Action = "read", **kwargs: Any) -> Any:
-    """Call the API and return its decoded JSON body (or raw bytes for non-JSON)."""
-    headers = {"Authorization": f"Token {token_for(action)}"}
+def request(method: str, path: str, **kwargs: Any) -> Any:
+    """Call the API as the logged-in user and return its decoded JSON body (or raw bytes
+    for non-JSON). SessionExpired when there is no user or the API refuses the session."""
+    token = session.token()
+    if not token:
+        raise session.SessionExpired(path)
+    headers = {"Authorization": f"Token {token}"}
     try:
         response = _client().request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
@@ -76,6 +74,9 @@ def request(method: str, path: str, action: Action = "read", **kwargs: Any) -> A
         _mark(up=False)
         raise ApiUnavailable(f"{path}: HTTP {response.status_code}")
     _mark(up=True)
+    if response.status_code == 401:
+        session.ended()
+        raise session.SessionExpired(path)
     if _route_missing(response):
         raise NotAvailableYet(path)
     response.raise_for_status()
@@ -102,15 +103,16 @@ _mission_lock = threading.Lock()
 
 
 def mission() -> dict | None:
-    """The mission database, fetched once and cached; None while the API is not up yet
-    (the next call tries again)."""
+    """The mission database, fetched once (as the first logged-in user) and cached; None
+    while the API is not up yet or nobody is logged in (the next call tries again)."""
     global _mission
     if _mission is None:
         with _mission_lock:
             if _mission is None:
                 try:
                     _mission = request("GET", "/api/v1/mission")
-                except (ApiUnavailable, httpx.HTTPStatusError, NotAvailableYet):
+                except (ApiUnavailable, httpx.HTTPStatusError, NotAvailableYet,
+                        session.SessionExpired):
                     return None
     return _mission
 
@@ -152,12 +154,11 @@ def alerts(status: str = "active", satellite: str | None = None, station: str | 
 
 
 def acknowledge(alert_id: int | str, comment: str) -> None:
-    request("POST", f"/api/v1/alerts/{alert_id}/ack", action="operate",
-            json={"comment": comment})
+    request("POST", f"/api/v1/alerts/{alert_id}/ack", json={"comment": comment})
 
 
 def shelve(alert_id: int | str, minutes: int, comment: str) -> None:
-    request("POST", f"/api/v1/alerts/{alert_id}/shelve", action="operate",
+    request("POST", f"/api/v1/alerts/{alert_id}/shelve",
             json={"minutes": minutes, "comment": comment})
 
 

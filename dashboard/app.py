@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 
 import dash
+import httpx
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html
 
 from backend.settings import get_settings
-from dashboard import api_client
+from dashboard import api_client, session
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,18 @@ def shell() -> html.Div:
                                className="kz-nav-link") for text, href in links],
                      className="kz-nav"),
             html.Div("", id="kz-clock", className="kz-clock"),  # set by assets/live.js
+            user_box(),
         ], className="kz-header"),
         html.Main(dash.page_container, className="kz-main"),
     ], className="kz-app")
+
+
+def user_box() -> html.Div:
+    """Who is logged in, their role, and the way out (a plain link: a full page load)."""
+    user = session.user() or {"name": "", "role": ""}
+    return html.Div([html.Span(user["name"], id="kz-user-name"),
+                     html.Span(user["role"], id="kz-user-role", className="kz-user-role"),
+                     html.A("Log out", href="/logout", id="kz-logout")], className="kz-user")
 
 
 def create_app() -> Dash:
@@ -54,6 +64,7 @@ def create_app() -> Dash:
                             Output({"kz": "nav", "key": ALL}, "className"),
                             Input("kz-url", "pathname"),
                             State({"kz": "nav", "key": ALL}, "href"))
+    session.install(app)
     return app
 
 
@@ -63,7 +74,9 @@ def run(host: str, port: int) -> None:
     # Per-request logs of the HTTP client and the web server would drown the useful ones.
     for name in ("httpx", "werkzeug"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    if api_client.mission() is None:
+    try:
+        httpx.get(f"{get_settings().api_url.rstrip('/')}/healthz", timeout=2).raise_for_status()
+    except httpx.HTTPError:
         log.warning("API at %s not answering yet; pages will wait for it",
                     get_settings().api_url)
     create_app().run(host=host, port=port, debug=False)

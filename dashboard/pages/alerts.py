@@ -1,6 +1,7 @@
-"""Alerts page (/alerts): the alert list with filters, acknowledge and shelve (operator
-token), and a link from each alert into replay at its time. Built against the alerts
-contract; until the backend serves /api/v1/alerts the list says so quietly."""
+"""Alerts page (/alerts): the alert list with filters, acknowledge and shelve (offered to
+operators and engineers only; the API checks the role anyway), and a link from each alert
+into replay at its time. Built against the alerts contract; until the backend serves
+/api/v1/alerts the list says so quietly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from backend.settings import get_settings
-from dashboard import api_client, live
+from dashboard import api_client, live, session
 from dashboard import parameters as pm
 from dashboard.widgets import live_frame, model_output, register_live, tick_input, waiting
 
@@ -46,6 +47,7 @@ def layout(status: str = "active", satellite: str = "", station: str = "", sever
                                                 {"label": "warning", "value": "warning"}],
                     severity if severity in ("critical", "warning") else ""),
         ], className="kz-panel-head kz-controls"),
+        # Kept in the page (hidden) for a viewer: the act callback names them as State.
         html.Div([
             dcc.Input(id="al-comment", placeholder="comment for acknowledge / shelve",
                       className="kz-input", debounce=False, style={"width": "420px"}),
@@ -54,7 +56,7 @@ def layout(status: str = "active", satellite: str = "", station: str = "", sever
                                                    for m in (15, 60, 240, 1440)],
                          value=60, clearable=False, style={"width": "130px"}),
             html.Span("", id="al-result", className="kz-sub"),
-        ], className="kz-controls"),
+        ], className="kz-controls", style=None if session.may("ack") else {"display": "none"}),
         dcc.Interval(id="al-refresh", interval=LIST_REFRESH_MS),
         dcc.Store(id="al-changed", data=0),
         html.Div(id="al-list", className="kz-panel"),
@@ -95,12 +97,13 @@ def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
         return [html.Div("No alerts match.", className="kz-empty")]
     head = html.Tr([html.Th(h) for h in ("Severity", "Where", "Parameter", "Value", "Limit",
                                          "Raised", "State", "Acknowledged", "")])
+    acts = session.may("ack")
     return [html.Table([html.Thead(head),
-                        html.Tbody([_row(mission, a) for a in alerts])],
+                        html.Tbody([_row(mission, a, acts) for a in alerts])],
                        className="kz-table kz-alerts")]
 
 
-def _row(mission: dict | None, a: dict) -> html.Tr:
+def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
     text, cls = SEVERITY.get(a.get("severity"), (str(a.get("severity", "")).upper(), "kz-u"))
     p = (mission or {}).get("parameters", {}).get(a.get("parameter"), {})
     unit = p.get("unit", "")
@@ -114,7 +117,7 @@ def _row(mission: dict | None, a: dict) -> html.Tr:
         acked += f" — {a['ack_comment']}"
     if a.get("shelved_until"):
         acked += f" (shelved until {a['shelved_until'][11:16]} UTC)"
-    buttons = [] if a.get("state") == "cleared" else [
+    buttons = [] if a.get("state") == "cleared" or not acts else [
         html.Button("Acknowledge", id={"kz": "ack", "key": str(a["id"])}, className="kz-button",
                     disabled=bool(a.get("acked_at"))),
         html.Button("Shelve", id={"kz": "shelve", "key": str(a["id"])}, className="kz-button")]
@@ -139,7 +142,7 @@ def _name(mission: dict | None, kind: str, ident: str) -> str:
           State("al-comment", "value"), State("al-minutes", "value"),
           State("al-changed", "data"), prevent_initial_call=True)
 def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: int) -> tuple:
-    """Acknowledge or shelve the alert whose button was pressed, with the operator token."""
+    """Acknowledge or shelve the alert whose button was pressed, as the logged-in user."""
     if not ctx.triggered_id or not any(acks + shelves):
         return dash.no_update, dash.no_update
     alert_id = ctx.triggered_id["key"]

@@ -1,0 +1,313 @@
+"""Who is looking at the dashboard: the login page, the forced password change, logout, and
+the guard every request to the Dash server passes.
+
+The API owns people and sessions (backend/users.py). Logging in here asks the API for a
+session token and keeps it in Flask's signed session cookie (HttpOnly, SameSite=Strict), so
+every API call made for this browser carries this user's token and role; the dashboard
+itself holds no token of its own. When the API answers 401 (the session ended: expired,
+logged out elsewhere, user disabled), the cookie is cleared and the browser is sent back to
+/login (dashboard/assets/session.js).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from dash import Dash
+from flask import Response, g, redirect, request, session
+from markupsafe import Markup
+
+from backend.settings import Settings, get_settings
+from backend.tokens import PERMISSIONS
+
+log = logging.getLogger(__name__)
+# Served without a session: the login page and the files any page (login too) loads.
+PUBLIC = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
+UNCACHED_OK = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
+TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+
+
+class SessionExpired(Exception):
+    """The API refused this browser's session token (401)."""
+
+
+def token() -> str | None:
+    """The logged-in user's API session token, in a request for a browser; else None."""
+    from flask import has_request_context
+
+    return session.get("token") if has_request_context() else None
+
+
+def user() -> dict | None:
+    """{"name", "role"} of the logged-in user, or None."""
+    if not token():
+        return None
+    return {"name": session.get("name", ""), "role": session.get("role", "")}
+
+
+def may(permission: str) -> bool:
+    """Whether the logged-in user's role may (the API decides anyway; this hides buttons)."""
+    u = user()
+    return bool(u) and permission in PERMISSIONS.get(u["role"], set())
+
+
+def ended() -> None:
+    """Called by the API client on a 401: forget the session; the answer becomes a 401."""
+    g.session_ended = True
+    session.clear()
+
+
+def secret_key(settings: Settings) -> str:
+    """The key that signs session cookies: from the settings, else from a file made once with
+    mode 0600 (data_dir/secret_key unless secret_key_file names another). Never a constant."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.secret_key_file or settings.data_dir / "secret_key")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another dashboard process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            log.info("made a session signing key in %s", path)
+    if path.stat().st_mode & 0o077:
+        log.warning("%s is readable by others than its owner; chmod 600 it", path)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable key (32 or more characters needed)")
+    return key
+
+
+def _api(method: str, path: str, *, bearer: str | None = None, **kwargs: object) -> httpx.Response:
+    headers = {"X-Forwarded-For": request.remote_addr or ""}
+    if bearer:
+        headers["Authorization"] = f"Token {bearer}"
+    return httpx.request(method, get_settings().api_url.rstrip("/") + path, headers=headers,
+                         timeout=TIMEOUT, **kwargs)
+
+
+def _next_path() -> str:
+    target = request.values.get("next", "/")
+    # Only a path on this site: "//host" or "http://…" would make login an open redirect.
+    return target if target.startswith("/") and not target.startswith("//") \
+        and not target.startswith(("/login", "/logout", "/password")) else "/"
+
+
+def _csrf() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def _csrf_ok() -> bool:
+    sent = request.form.get("csrf", "")
+    return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))
+
+
+def _page(title: str, body: Markup, status: int = 200) -> Response:
+    html = Markup(
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>KazSat monitor · {title}</title>"
+        "<link rel='stylesheet' href='/assets/theme.css'>"
+        "<link rel='stylesheet' href='/assets/login.css'></head>"
+        "<body class='kz-login-body'><main class='kz-login'>"
+        "<div class='kz-brand'><span class='kz-brand-strong'>KAZSAT</span>"
+        "<span class='kz-brand-light'>ground segment</span></div>"
+        "{body}</main></body></html>").format(title=title, body=body)
+    return Response(str(html), status=status, mimetype="text/html")
+
+
+def _message(text: str, kind: str = "error") -> Markup:
+    return Markup("<p class='kz-login-msg kz-login-{kind}' id='login-message' "
+                  "role='alert'>{text}</p>").format(kind=kind, text=text) if text else Markup("")
+
+
+def login_page(message: str = "", kind: str = "error", name: str = "",
+               status: int = 200) -> Response:
+    form = Markup(
+        "<h1>Sign in</h1>{msg}"
+        "<form method='post' action='/login' class='kz-login-form'>"
+        "<input type='hidden' name='csrf' value='{csrf}'>"
+        "<input type='hidden' name='next' value='{next}'>"
+        "<label for='username'>User name</label>"
+        "<input id='username' name='username' value='{name}' autocomplete='username' "
+        "autofocus required maxlength='64'>"
+        "<label for='password'>Password</label>"
+        "<input id='password' name='password' type='password' "
+        "autocomplete='current-password' required maxlength='256'>"
+        "<button type='submit' id='login-submit'>Sign in</button></form>"
+    ).format(msg=_message(message, kind), csrf=_csrf(), next=_next_path(), name=name)
+    return _page("Sign in", form, status)
+
+
+def password_page(message: str = "", status: int = 200) -> Response:
+    minimum = get_settings().password_min_length
+    intro = "Choose your own password to replace the one-time password." \
+        if session.get("must_change") else "Change your password."
+    form = Markup(
+        "<h1>Change password</h1><p class='kz-login-note'>{intro} At least {minimum} "
+        "characters, not containing your user name.</p>{msg}"
+        "<form method='post' action='/password' class='kz-login-form'>"
+        "<input type='hidden' name='csrf' value='{csrf}'>"
+        "<input type='hidden' name='username' value='{name}' autocomplete='username'>"
+        "<label for='old'>Current password</label>"
+        "<input id='old' name='old' type='password' autocomplete='current-password' required>"
+        "<label for='new'>New password</label>"
+        "<input id='new' name='new' type='password' autocomplete='new-password' required "
+        "minlength='{minimum}'>"
+        "<label for='repeat'>New password again</label>"
+        "<input id='repeat' name='repeat' type='password' autocomplete='new-password' "
+        "required>"
+        "<button type='submit' id='password-submit'>Change password</button></form>"
+        "<p class='kz-login-note'><a href='/logout'>Log out</a></p>"
+    ).format(intro=intro, minimum=minimum, msg=_message(message), csrf=_csrf(),
+             name=session.get("name", ""))
+    return _page("Change password", form, status)
+
+
+def do_login() -> Response:
+    if request.method == "GET":
+        if token():
+            return redirect("/password" if session.get("must_change") else _next_path())
+        expired = request.args.get("expired")
+        return login_page("Your session ended; sign in again." if expired else "", "info")
+    name = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    if not _csrf_ok():
+        return login_page("The form was stale; try again.", name=name, status=400)
+    if not name or not password:
+        return login_page("Enter your user name and password.", name=name, status=400)
+    try:
+        r = _api("POST", "/api/v1/auth/login", json={"username": name, "password": password})
+    except httpx.HTTPError:
+        return login_page("The monitor's API is unreachable; try again shortly.", name=name,
+                          status=503)
+    if r.status_code == 429:
+        wait = r.headers.get("retry-after", "a few")
+        return login_page(f"Too many failed sign-ins. Wait {wait} s before trying again.",
+                          name=name, status=429)
+    if r.status_code in (400, 401, 413):
+        return login_page("Wrong user name or password.", name=name, status=401)
+    if r.status_code != 200:
+        return login_page(f"The API could not sign you in ({r.status_code}); try again.",
+                          name=name, status=502)
+    body = r.json()
+    session.clear()
+    session.permanent = True
+    session.update(token=body["token"], name=body["name"], role=body["role"],
+                   must_change=bool(body["must_change_password"]))
+    log.info("%s (%s) signed in from %s", body["name"], body["role"], request.remote_addr)
+    return redirect("/password" if body["must_change_password"] else _next_path(), 303)
+
+
+def do_password() -> Response:
+    if request.method == "GET":
+        return password_page()
+    if not _csrf_ok():
+        return password_page("The form was stale; try again.", 400)
+    new = request.form.get("new", "")
+    if new != request.form.get("repeat", ""):
+        return password_page("The two new passwords differ.", 400)
+    try:
+        r = _api("POST", "/api/v1/auth/password", bearer=token(),
+                 json={"old": request.form.get("old", ""), "new": new})
+    except httpx.HTTPError:
+        return password_page("The monitor's API is unreachable; try again shortly.", 503)
+    if r.status_code == 401:
+        session.clear()
+        return redirect("/login?expired=1", 303)
+    if r.status_code != 200:
+        return password_page(r.json().get("message", f"refused ({r.status_code})").capitalize()
+                             + ".", r.status_code if r.status_code < 500 else 502)
+    session["must_change"] = False
+    return redirect("/", 303)
+
+
+def do_logout() -> Response:
+    if token():
+        try:
+            _api("POST", "/api/v1/auth/logout", bearer=token())
+        except httpx.HTTPError:
+            log.warning("API unreachable at logout; the session ends at its expiry")
+    session.clear()
+    return redirect("/login", 303)
+
+
+def guard() -> Response | None:
+    """Before every request: no session, no dashboard (the login page instead); a one-time
+    password must be changed before anything else."""
+    path = request.path
+    if path.startswith(PUBLIC) or path == "/logout":
+        return None
+    # Dash's own requests get a 401, on which the page's script goes to /login (session.js).
+    dash_call = path.startswith("/_dash-") or request.method != "GET"
+    if not token():
+        if dash_call:
+            return Response('{"message": "sign in"}', status=401, mimetype="application/json")
+        full = request.full_path.rstrip("?")
+        return redirect("/login" + (f"?next={quote(full)}" if full != "/" else ""))
+    if session.get("must_change") and path != "/password":
+        if dash_call:
+            return Response('{"message": "change your password"}', status=401,
+                            mimetype="application/json")
+        return redirect("/password")
+    return None
+
+
+def content_security_policy(app: Dash) -> str:
+    """Scripts only from this origin, plus Dash's inline scripts by their hashes (computed
+    per HTML page: Dash adds some when it sets itself up at the first request). Styles need
+    'unsafe-inline': Dash components set style attributes."""
+    hashes = " ".join(app.csp_hashes())
+    return ("default-src 'self'; "
+            f"script-src 'self' {hashes}; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def install(app: Dash) -> None:
+    """Sessions, the login and password pages, the guard and security headers on the Dash
+    app's Flask server. Call after every callback is registered (for the CSP hashes)."""
+    settings = get_settings()
+    server = app.server
+    server.secret_key = secret_key(settings)
+    server.config.update(
+        SESSION_COOKIE_NAME="kazsat_session", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_s))
+    server.add_url_rule("/login", "kz_login", do_login, methods=["GET", "POST"])
+    server.add_url_rule("/password", "kz_password", do_password, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "kz_logout", do_logout, methods=["GET"])
+    server.before_request(guard)
+    csp = [content_security_policy(app)]
+
+    @server.errorhandler(SessionExpired)
+    def _expired(_: SessionExpired) -> Response:
+        return Response('{"message": "session ended"}', status=401, mimetype="application/json")
+
+    @server.after_request
+    def _headers(response: Response) -> Response:
+        if g.get("session_ended") and request.path.startswith("/_dash-"):
+            response = Response('{"message": "session ended"}', status=401,
+                                mimetype="application/json")
+        h = response.headers
+        if response.mimetype == "text/html":
+            csp[0] = content_security_policy(app)
+        h["Content-Security-Policy"] = csp[0]
+        h["X-Frame-Options"] = "DENY"
+        h["X-Content-Type-Options"] = "nosniff"
+        h["Referrer-Policy"] = "no-referrer"
+        if not request.path.startswith(UNCACHED_OK):
+            h["Cache-Control"] = "no-store"
+        return response
