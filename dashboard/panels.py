@@ -122,9 +122,13 @@ def satellite_summary_cells(snap: Snapshot, model: Model, sat: str) -> None:
                 aggregate_cell(snap, model, f"agg|{sat}|{k}", sat, fam)
         model.cell(f"tile|{sat}|{sub}", "", snap.worst(keys))
         alarms_cell(snap, model, f"alarms|{sat}|{sub}", params, sat)
-    primes = [mission["stations"][st]["name"] for st in mission["stations"]
-              if snap.value(pm.series_key(sat, st, pm.prime_flag(mission) or "")) is True]
-    if len(primes) == 1:
+    flag = pm.prime_flag(mission) or ""
+    rows = {st: snap.row(pm.series_key(sat, st, flag)) for st in mission["stations"]}
+    primes = [mission["stations"][st]["name"] for st, r in rows.items()
+              if r and r["state"] != "stale" and r["value"] is True]
+    if not primes and not any(r and r["state"] != "stale" for r in rows.values()):
+        model.cell(f"primeby|{sat}", "? PRIME UNKNOWN", "stale")  # no station reports
+    elif len(primes) == 1:
         model.cell(f"primeby|{sat}", f"★ {primes[0]}", "nominal")
     else:
         model.cell(f"primeby|{sat}", "NO PRIME STATION" if not primes
@@ -203,14 +207,25 @@ def transponder_table(page: str, mission: pm.Mission, sat: str, sub: str) -> htm
     templates = list(dict.fromkeys(p["template"] for p in params))
     heads = {t: next(p for p in params if p["template"] == t) for t in templates}
     count = mission["satellites"][sat]["transponders"]
+    firsts = {(pm.template_label(heads[t]).split() or [""])[0] for t in templates}
     header = html.Tr([html.Th("#")] + [
-        html.Th(f"{pm.template_label(heads[t]).replace('TWTA ', '')}"
+        html.Th(f"{_column(pm.template_label(heads[t]), firsts)}"
                 f"{' (' + heads[t]['unit'] + ')' if heads[t].get('unit') else ''}")
         for t in templates])
     body = [html.Tr([html.Td(str(n), className="kz-label")] + [
         html.Td(value_cell(page, pm.series_key(sat, None, t.replace("{n}", str(n))), size="sm"))
         for t in templates]) for n in range(1, count + 1)]
     return html.Table([html.Thead(header), html.Tbody(body)], className="kz-table kz-xpdr")
+
+
+def _column(name: str, first_words: set[str]) -> str:
+    """A transponder table's column: the family's name without the first word when every
+    column starts with it ('TWTA power' -> 'Power'); a name of that word alone stays."""
+    words = name.split()
+    if len(first_words) != 1 or len(words) < 2:
+        return name
+    rest = " ".join(words[1:])
+    return rest[:1].upper() + rest[1:]
 
 
 def link_table(page: str, mission: pm.Mission, sat: str) -> html.Table:
