@@ -77,6 +77,9 @@ def live(tmp_path_factory: pytest.TempPathFactory, driver: object) -> Iterator[L
         sign_in(driver, stack, "operator")
         yield Live(stack, feeder)
     finally:
+        # No page of this stack left polling while it stops: its failed requests would
+        # land in the next module's browser log.
+        driver.get("about:blank")
         feeder.stop()
         stack.stop()
 
