@@ -49,6 +49,7 @@ def user_box() -> html.Div:
     user = session.user() or {"name": "", "role": ""}
     return html.Div([html.Span(user["name"], id="kz-user-name"),
                      html.Span(user["role"], id="kz-user-role", className="kz-user-role"),
+                     html.A("Password", href="/password", id="kz-password"),
                      html.A("Log out", href="/logout", id="kz-logout")], className="kz-user")
 
 

@@ -321,3 +321,15 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
         assert password not in added.stderr
     finally:
         engine.dispose()
+
+
+def test_the_cookie_signing_key_is_made_once_and_private(tmp_path) -> None:
+    from dashboard.session import secret_key
+
+    settings = Settings(data_dir=tmp_path / "data")
+    key = secret_key(settings)
+    path = tmp_path / "data" / "secret_key"
+    assert len(key) >= 32 and (path.stat().st_mode & 0o777) == 0o600
+    assert secret_key(settings) == key  # the same on every start: sessions survive restarts
+    assert secret_key(Settings(data_dir=tmp_path / "other")) != key  # random, not a constant
+    assert secret_key(Settings(data_dir=tmp_path / "data", secret_key="s" * 40)) == "s" * 40

@@ -160,6 +160,9 @@ def test_one_time_password_is_changed_first_and_logout_ends_the_session(
     r = httpx.get(f"{live.stack.api_url}/api/v1/latest",
                   headers={"Authorization": f"Token {token}"})
     assert r.status_code == 401  # the API session ended too, not just the cookie
+    for log in (live.stack.dashboard.log(), live.stack.api.log()):
+        assert "aruzhan" in log  # signed in, logged...
+        assert first not in log and new not in log and token not in log  # ...no secret
 
 
 def test_an_ended_session_sends_the_open_page_to_login(driver: object, live: Live) -> None:
