@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 20
     login_window_s: float = 300.0
     # Peers whose X-Forwarded-For names the real client for the per-address limit (the
-    # dashboard forwards its browser's address when it logs someone in); comma-separated.
+    # dashboard forwards its browser's address when it logs someone in); comma-separated
+    # addresses or networks (172.16.0.0/12 for a compose network).
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
     # Ingest requests per second per token (token bucket with this burst); 0: no limit.
     ingest_rate_per_s: float = 200.0

@@ -177,3 +177,12 @@ def test_token_bucket() -> None:
     now[0] += 0.1
     assert bucket.take("t") is None
     assert TokenBucket(rate=0, burst=1).take("t") is None  # 0: no limit
+
+
+def test_trusted_proxies_by_address_and_network() -> None:
+    from backend.api.auth import trusted
+
+    proxies = ["127.0.0.1", "::1", "172.16.0.0/12"]
+    assert trusted("127.0.0.1", proxies) and trusted("::1", proxies)
+    assert trusted("172.18.0.5", proxies)
+    assert not trusted("10.0.0.5", proxies) and not trusted("testclient", proxies)

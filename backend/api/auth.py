@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Annotated
 
@@ -39,9 +40,25 @@ def client_address(request: Request) -> str:
     X-Forwarded-For is ignored: it is whatever the sender wants."""
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded and peer in request.app.state.services.settings.trusted_proxies:
+    if forwarded and trusted(peer, request.app.state.services.settings.trusted_proxies):
         return forwarded.split(",")[-1].strip() or peer
     return peer
+
+
+def trusted(peer: str, proxies: list[str]) -> bool:
+    """Whether the peer is one of the addresses or networks (CIDR, e.g. a compose network)
+    listed."""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    for entry in proxies:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            log.warning("trusted_proxies: %r is neither an address nor a network", entry)
+    return False
 
 
 def throttle(request: Request) -> LoginThrottle:
