@@ -97,8 +97,10 @@ def _api(method: str, path: str, *, bearer: str | None = None, **kwargs: object)
 
 def _next_path() -> str:
     target = request.values.get("next", "/")
-    # Only a path on this site: "//host" or "http://…" would make login an open redirect.
+    # Only a path on this site: "//host", "/\\host" (browsers read it as "//") or
+    # "http://…" would make login an open redirect.
     return target if target.startswith("/") and not target.startswith("//") \
+        and "\\" not in target and not any(c < " " for c in target) \
         and not target.startswith(("/login", "/logout", "/password")) else "/"
 
 
@@ -227,8 +229,13 @@ def do_password() -> Response:
         session.clear()
         return redirect("/login?expired=1", 303)
     if r.status_code != 200:
-        return password_page(r.json().get("message", f"refused ({r.status_code})").capitalize()
-                             + ".", r.status_code if r.status_code < 500 else 502)
+        try:
+            reason = str(r.json().get("message") or "")
+        except ValueError:
+            reason = ""
+        reason = reason or f"refused by the API ({r.status_code})"
+        return password_page(reason[:1].upper() + reason[1:] + ".",
+                             r.status_code if r.status_code < 500 else 502)
     session["must_change"] = False
     return redirect("/", 303)
 

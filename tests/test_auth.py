@@ -333,3 +333,16 @@ def test_the_cookie_signing_key_is_made_once_and_private(tmp_path) -> None:
     assert secret_key(settings) == key  # the same on every start: sessions survive restarts
     assert secret_key(Settings(data_dir=tmp_path / "other")) != key  # random, not a constant
     assert secret_key(Settings(data_dir=tmp_path / "data", secret_key="s" * 40)) == "s" * 40
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/alerts?status=all", "/alerts?status=all"), ("//evil.example/x", "/"),
+    ("/\\evil.example", "/"), ("https://evil.example", "/"), ("/logout", "/"),
+    ("/login?next=/x", "/"), ("/a\r\nSet-Cookie: x", "/")])
+def test_login_returns_only_to_a_path_of_this_site(target: str, expected: str) -> None:
+    from flask import Flask
+
+    from dashboard.session import _next_path
+
+    with Flask(__name__).test_request_context("/login", query_string={"next": target}):
+        assert _next_path() == expected
