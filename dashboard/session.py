@@ -292,7 +292,10 @@ def install(app: Dash) -> None:
     server.config.update(
         SESSION_COOKIE_NAME="kazsat_session", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=settings.cookie_secure,
-        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_s))
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_max_s),
+        # The cookie lives as long as the API session may; the API enforces idle time.
+        # Not re-sent with every answer (a page polls every second).
+        SESSION_REFRESH_EACH_REQUEST=False)
     server.add_url_rule("/login", "kz_login", do_login, methods=["GET", "POST"])
     server.add_url_rule("/password", "kz_password", do_password, methods=["GET", "POST"])
     server.add_url_rule("/logout", "kz_logout", do_logout, methods=["GET"])
