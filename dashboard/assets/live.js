@@ -56,18 +56,27 @@
     return window.dash_clientside.no_update;
   }
 
+  // Strip charts take their new points every EXTEND_EVERY ticks, not every second: each
+  // extendData redraws a whole figure, and a satellite page holds six of them (measured
+  // with benchmarks/dashboard.py). Points are kept meanwhile, so none is lost.
+  const EXTEND_EVERY = 5;
+  const pending = new WeakMap();  // figure -> {trace index: [xs, ys]} not drawn yet
+  let extendTicks = 0;
+
   function extend(model, figures) {
     const outs = window.dash_clientside.callback_context.outputs_list;
     const nu = window.dash_clientside.no_update;
     if (!model || !model.cells) return outs.map(function () { return nu; });
+    const flush = (++extendTicks % EXTEND_EVERY) === 0;
     return figures.map(function (fig) {
       if (!fig || !fig.data || !fig.data.length) return nu;
       let last = lastX.get(fig);
       if (!last) {
         last = fig.data.map(function (t) { return t.x && t.x.length ? t.x[t.x.length - 1] : ""; });
         lastX.set(fig, last);
+        pending.set(fig, {});
       }
-      const xs = [], ys = [], idx = [], maxp = [];
+      const held = pending.get(fig);
       fig.data.forEach(function (trace, i) {
         const meta = trace.meta;
         if (!meta) return;
@@ -76,8 +85,16 @@
         const t = model.times[e[2]];
         if (!(t > last[i])) return;  // ISO times in one format compare as strings
         last[i] = t;
-        xs.push([t]); ys.push([e[3]]); idx.push(i); maxp.push(meta[1]);
+        const h = held[i] || (held[i] = [[], []]);
+        h[0].push(t); h[1].push(e[3]);
       });
+      if (!flush) return nu;
+      const xs = [], ys = [], idx = [], maxp = [];
+      Object.keys(held).forEach(function (k) {
+        const i = Number(k);
+        xs.push(held[k][0]); ys.push(held[k][1]); idx.push(i); maxp.push(fig.data[i].meta[1]);
+      });
+      pending.set(fig, {});
       if (!idx.length) return nu;
       return [{x: xs, y: ys}, idx, {x: maxp, y: maxp}];
     });
