@@ -29,13 +29,17 @@ def layout(**_: str) -> html.Div:
         return waiting(get_settings().api_url)
     stations = sorted(mission["stations"],
                       key=lambda s: mission["stations"][s]["role"] != "primary")
-    with prefilled(live.tick(build({}))):
-        return _frame(mission, stations)
+    try:
+        eclipses = next_eclipses()
+    except api_client.ApiUnavailable:
+        eclipses = {}
+    with prefilled(live.tick(build(eclipses))):
+        return _frame(mission, stations, eclipses)
 
 
-def _frame(mission: dict, stations: list[str]) -> html.Div:
+def _frame(mission: dict, stations: list[str], eclipses: dict) -> html.Div:
     return live_frame(PAGE, [
-        dcc.Store(id="ov-eclipses"),
+        dcc.Store(id="ov-eclipses", data=eclipses),
         dcc.Interval(id="ov-eclipse-tick", interval=ECLIPSE_REFRESH_MS),
         html.Div([panels.station_panel(PAGE, mission, s) for s in stations],
                  className="kz-row kz-row-2"),
@@ -66,11 +70,16 @@ def tick(_: int, eclipses: dict | None) -> dict:
 @callback(Output("ov-eclipses", "data"), Input("ov-eclipse-tick", "n_intervals"))
 def refresh_eclipses(_: int) -> dict:
     """The current or next eclipse per satellite, refreshed each minute (not each tick)."""
-    now = utc_now()
     try:
-        found = api_client.eclipses(format_time(now), format_time(now + dt.timedelta(days=200)))
+        return next_eclipses()
     except api_client.ApiUnavailable:
         return dash.no_update
+
+
+def next_eclipses() -> dict[str, dict]:
+    """Per satellite, the eclipse it is in or the next one (the first paint shows it too)."""
+    now = utc_now()
+    found = api_client.eclipses(format_time(now), format_time(now + dt.timedelta(days=200)))
     out: dict[str, dict] = {}
     for e in sorted(found, key=lambda e: e.get("start", "")):
         sat = e.get("satellite")

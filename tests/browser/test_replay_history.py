@@ -189,3 +189,20 @@ def test_zooming_in_fetches_finer_data(driver: object, live: Live, history: Hist
 def _fresh_page(driver: object) -> Iterator[None]:
     driver.get("about:blank")
     yield
+
+
+def test_overview_shows_the_next_eclipse(driver: object, live: Live) -> None:
+    """GET /api/v1/eclipses feeds the overview too: the next eclipse's start and length (or
+    the time left in the current one), from its first paint."""
+    now = dt.datetime.now(dt.UTC)
+    with live.stack.client() as c:
+        found = c.get("/api/v1/eclipses", params={
+            "satellite": "kazsat-2", "start": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ")}).json()
+    e = found["eclipses"][0]
+    start = dt.datetime.fromisoformat(e["start"].replace("Z", "+00:00"))
+    expected = "IN ECLIPSE" if start <= now else \
+        f"{start:%d %b %H:%M} UTC · {e['duration_s'] / 60:.0f} min"
+    driver.get(live.stack.dashboard_url + "/")
+    until(driver, lambda d: expected in text_of(d, "v", "overview", "eclipse|kazsat-2"), 15,
+          f"the overview does not show {expected!r}")
