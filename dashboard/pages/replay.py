@@ -89,7 +89,7 @@ def layout(satellite: str = "", station: str = "", parameter: str = "", t: str =
         chosen = [pm.series_key(sat, None, k) for k in pm.headlines(mission, sub)
                   if "{n}" not in k and mission["parameters"][k]["type"] in ("float", "int")][:2]
     state = {"start": format_time(first), "end": format_time(last),
-             "cursor": format_time(cursor), "playing": False, "speed": 60}
+             "cursor": format_time(cursor), "speed": 60}
     stations = sorted(mission["stations"],
                       key=lambda s: mission["stations"][s]["role"] != "primary")
     with prefilled(live.tick(summary_fill({}), at=state["cursor"])):
@@ -144,6 +144,7 @@ def layout(satellite: str = "", station: str = "", parameter: str = "", t: str =
         dcc.Store(id="rp-eclipses"),
         dcc.Store(id="rp-chart-meta"),
         dcc.Store(id="rp-drawn"),
+        dcc.Store(id="rp-playing", data=False),
         dcc.Interval(id="rp-clock", interval=1000, disabled=True),
         html.Div([html.Span("", id="rp-resolution", className="kz-sub")],
                  className="kz-chart-note"),
@@ -168,10 +169,10 @@ def _offset(state: dict) -> int:
     return int((parse_time(state["cursor"]) - parse_time(state["start"])).total_seconds())
 
 
-def cursor_text(state: dict) -> str:
+def cursor_text(state: dict, playing: bool = False) -> str:
     cursor = state["cursor"]
     return f"{cursor[:10]}  {cursor[11:19]} UTC · {state['speed']}x" \
-           f"{' · playing' if state.get('playing') else ' · paused'}"
+           f"{' · playing' if playing else ' · paused'}"
 
 
 # ---- the satellite page's tables at the cursor ----------------------------------------
@@ -267,28 +268,42 @@ def event_options(sat: str) -> list[dict]:
     return out[:60]
 
 
-# ---- the replay state: range, cursor, speed, playing ----------------------------------
+# ---- the replay state: range, cursor, speed; playing apart -----------------------------
+
+
+@callback(Output("rp-playing", "data"), Input("rp-play", "n_clicks"),
+          Input("rp-pause", "n_clicks"), prevent_initial_call=True)
+def play_pause(play: int, pause: int) -> bool:
+    """Playing is its own store, written only here (and at the end of the range): a clock
+    step in flight when pause is clicked cannot start playing again."""
+    return ctx.triggered_id == "rp-play"
+
+
+@callback(Output("rp-clock", "disabled"), Input("rp-playing", "data"))
+def clock_running(playing: bool) -> bool:
+    return not playing
 
 
 @callback(
-    output=[Output("rp-state", "data"), Output("rp-clock", "disabled"),
+    output=[Output("rp-state", "data"), Output("rp-playing", "data", allow_duplicate=True),
             Output("rp-slider", "max"), Output("rp-slider", "value"),
             Output("rp-start", "value"), Output("rp-end", "value")],
     inputs={"clock": Input("rp-clock", "n_intervals"), "play": Input("rp-play", "n_clicks"),
-            "pause": Input("rp-pause", "n_clicks"), "step": Input("rp-step", "n_clicks"),
+            "step": Input("rp-step", "n_clicks"),
             "back": Input("rp-back", "n_clicks"), "speed": Input("rp-speed", "value"),
             "slider": Input("rp-slider", "value"), "event": Input("rp-event", "value"),
             "start_text": Input("rp-start", "value"), "end_text": Input("rp-end", "value"),
             "last": [Input(f"rp-last-{name}", "n_clicks") for name in RANGES],
-            "state": State("rp-state", "data"), "drawn": State("rp-drawn", "data")},
+            "state": State("rp-state", "data"), "drawn": State("rp-drawn", "data"),
+            "playing": State("rp-playing", "data")},
     prevent_initial_call=True)
-def control(clock: int, play: int, pause: int, step: int, back: int, speed: int,
+def control(clock: int, play: int, step: int, back: int, speed: int,
             slider: float | None, event: str | None, start_text: str, end_text: str,
-            last: list, state: dict, drawn: str | None) -> tuple:
-    """Every control moves one thing: the replay state (range, cursor, speed, playing).
-    Playing steps only once the panels show the cursor, so that a slow machine plays
-    slower rather than skipping frames."""
-    if ctx.triggered_id == "rp-clock" and drawn != state["cursor"]:
+            last: list, state: dict, drawn: str | None, playing: bool) -> tuple:
+    """Every control moves one thing: the replay state (range, cursor, speed). Playing
+    steps only once the panels show the cursor, so that a slow machine plays slower
+    rather than skipping frames; it stops at the end of the range."""
+    if ctx.triggered_id == "rp-clock" and (not playing or drawn != state["cursor"]):
         raise PreventUpdate
     state = dict(state)
     start, end = parse_time(state["start"]), parse_time(state["end"])
@@ -298,11 +313,8 @@ def control(clock: int, play: int, pause: int, step: int, back: int, speed: int,
     if trigger == "rp-clock":
         cursor += dt.timedelta(seconds=speed)
     elif trigger == "rp-play":
-        state["playing"] = True
         if cursor >= end:
             cursor = start  # play again from the start
-    elif trigger == "rp-pause":
-        state["playing"] = False
     elif trigger in ("rp-step", "rp-back"):
         cursor += dt.timedelta(seconds=speed if trigger == "rp-step" else -speed)
     elif trigger == "rp-slider" and slider is not None:
@@ -319,11 +331,14 @@ def control(clock: int, play: int, pause: int, step: int, back: int, speed: int,
         end = utc_now().replace(microsecond=0)
         start = end - RANGES[trigger.removeprefix("rp-last-")]
         cursor = start
+    stop = dash.no_update
     if cursor >= end:
-        cursor, state["playing"] = end, False
+        cursor = end
+        if trigger == "rp-clock":
+            stop = False
     cursor = max(cursor, start)
     state.update(start=format_time(start), end=format_time(end), cursor=format_time(cursor))
-    return (state, not state["playing"], _span(state), _offset(state),
+    return (state, stop, _span(state), _offset(state),
             _short(state["start"]), _short(state["end"]))
 
 
@@ -367,15 +382,15 @@ def summary_fill(eclipses: dict) -> live.Builder:
 @callback(model_output(PAGE), Output(ids("model", DETAIL, "m"), "data"),
           Output("rp-cursor-text", "children"), Output("rp-drawn", "data"),
           Input("rp-state", "data"), Input("rp-eclipses", "data"),
-          State("rp-satellite", "value"))
-def tick(state: dict, eclipses: dict | None, sat: str) -> tuple:
+          Input("rp-playing", "data"), State("rp-satellite", "value"))
+def tick(state: dict, eclipses: dict | None, playing: bool, sat: str) -> tuple:
     """The panels and tables at the cursor: one /latest?at= request per cursor step."""
     cursor = state["cursor"]
     summary = live.tick(summary_fill((eclipses or {}).get("by_sat", {})), at=cursor)
     if "cells" in summary:  # the API counts open alerts now, not at the cursor: say nothing
         summary["cells"]["banner|alerts"] = ["", "u"]
     tables = live.tick(detail_fill(sat), at=cursor)  # the same answer, cached
-    return summary, tables, cursor_text(state), cursor
+    return summary, tables, cursor_text(state, bool(playing)), cursor
 
 
 # ---- the chart ------------------------------------------------------------------------
