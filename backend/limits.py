@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from backend.mission import Band, Limits, Parameter
 from backend.series import SeriesInfo
 from backend.store.base import NS, Batch
@@ -163,27 +165,43 @@ class LimitChecker:
 
     def observe(self, batch: Batch) -> list[Transition]:
         """Check a stored batch; samples not newer than a series' last checked one are
-        history (late or back-filled) and leave the live state alone."""
+        history (late or back-filled) and leave the live state alone.
+
+        Series whose every new sample is inside its calm window (nominal, nothing pending:
+        nearly all of them) are settled with numpy, taking only their newest sample; the
+        others go through the state machine sample by sample, in time order."""
         out: list[Transition] = []
-        series = self._s
-        times, sids, values = batch.times, batch.series_ids, batch.values
-        if times == sorted(times):  # nearly always: senders write in time order
-            items = zip(sids, times, values)
-        else:
-            order = sorted(range(len(times)), key=times.__getitem__)
-            items = ((sids[i], times[i], values[i]) for i in order)
+        if not batch:
+            return out
+        sids = np.asarray(batch.series_ids, dtype=np.int64)
+        ts = np.asarray(batch.times, dtype=np.int64)
+        vs = np.asarray(batch.values, dtype=np.float64)
         with self.lock:
-            for sid, t, v in items:
-                s = series[sid]
+            ids, where = np.unique(sids, return_inverse=True)
+            series = [self._s[int(i)] for i in ids]
+            newer = ts > np.array([s.last_t for s in series], dtype=np.int64)[where]
+            lo = np.array([s.calm_lo for s in series])[where]
+            hi = np.array([s.calm_hi for s in series])[where]
+            uneasy = np.zeros(len(ids), dtype=bool)
+            uneasy[where[newer & ~((vs >= lo) & (vs <= hi))]] = True  # NaN windows: never calm
+            calm = newer & ~uneasy[where]
+            if calm.any():
+                idx = np.flatnonzero(calm)
+                idx = idx[np.lexsort((ts[idx], where[idx]))]
+                last = idx[np.append(where[idx][1:] != where[idx][:-1], True)]
+                for i in last.tolist():
+                    s = series[where[i]]
+                    s.last_t, s.last_value = int(ts[i]), float(vs[i])
+            slow = np.flatnonzero(uneasy[where])
+            for i in slow[np.argsort(ts[slow], kind="stable")].tolist():
+                s, t, v = series[where[i]], int(ts[i]), float(vs[i])
                 if t <= s.last_t:
-                    continue
-                if s.calm_lo <= v <= s.calm_hi:  # the common case: nominal, staying so
-                    s.last_t = t
-                    s.last_value = v
                     continue
                 previous = s.last_value
                 s.last_t = t
                 s.last_value = v
+                if s.calm_lo <= v <= s.calm_hi:
+                    continue
                 self._step(s, t, v, out)
                 if s.depends and v != previous:
                     self._gate_changed(s, t, v, out)

@@ -57,6 +57,8 @@ class SqlStore:
             "last = CASE WHEN excluded.last_t >= rollups.last_t THEN excluded.last "
             "ELSE rollups.last END, "
             f"last_t = {greatest}(rollups.last_t, excluded.last_t)")
+        self._sql_stored = (f"SELECT t FROM samples WHERE series_id = {mark} AND t >= {mark} "
+                            f"AND t <= {mark}")
         self._sql_latest = (
             f"INSERT INTO latest (series_id, t, value) VALUES ({mark}, {mark}, {mark}) "
             "ON CONFLICT (series_id) DO UPDATE SET t = excluded.t, value = excluded.value "
@@ -163,9 +165,25 @@ class SqlStore:
                 raise _StaleCache
         if fresh_mask.all():
             return fresh
-        late = cols.take(~fresh_mask)  # out-of-order or resent samples: one at a time
-        kept = [conn.exec_driver_sql(self._sql_insert, row).rowcount == 1 for row in late.rows()]
-        return Columns.concat(fresh, late.take(np.array(kept, dtype=bool)))
+        # Out-of-order (two writers in flight, a back-fill) or resent samples: look up which
+        # are stored already, one range query per series, and insert the rest at once.
+        late = cols.take(~fresh_mask)
+        new = late.take(~self._stored_already(conn, late))
+        if len(new.ts):
+            conn.exec_driver_sql(self._sql_insert, new.rows())
+        return Columns.concat(fresh, new)
+
+    def _stored_already(self, conn, cols: Columns) -> np.ndarray:
+        """Which of these samples (sorted by series and time) are in the table already."""
+        found = np.zeros(len(cols.ts), dtype=bool)
+        edges = np.flatnonzero(cols.sids[1:] != cols.sids[:-1]) + 1
+        for a, b in zip(np.concatenate(([0], edges)).tolist(),
+                        np.concatenate((edges, [len(cols.ts)])).tolist()):
+            stored = conn.exec_driver_sql(self._sql_stored, (
+                int(cols.sids[a]), int(cols.ts[a]), int(cols.ts[b - 1]))).fetchall()
+            if stored:
+                found[a:b] = np.isin(cols.ts[a:b], [row[0] for row in stored])
+        return found
 
     def _load_latest_times(self) -> LatestTimes:
         with self.reader.connect() as conn:
