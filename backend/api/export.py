@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from backend import export
 from backend.api.deps import Reader, ServicesDep
-from backend.api.telemetry import Entity, check_entities, label, request_time
+from backend.api.telemetry import Entity, find_series, request_range
 from backend.store.base import LEVEL_NAMES
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
@@ -26,16 +26,8 @@ def export_data(services: ServicesDep, _: Reader,
                 format: Literal["csv", "parquet"] = "csv") -> StreamingResponse:
     """Samples (raw) or rollups (1m, 10m, 1h, 1d: min, max, mean, count, first, last) of
     the chosen parameters in [start, end), streamed without holding them in memory."""
-    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
-    if end_ns <= start_ns:
-        raise HTTPException(400, "end must be after start")
-    check_entities(services, satellite, station)
-    series = []
-    for key in parameter:
-        info = services.registry.find(satellite, station, key)
-        if info is None:
-            raise HTTPException(404, f"no series {label(satellite, station, key)}")
-        series.append(info)
+    start_ns, end_ns = request_range(start, end)
+    series = find_series(services, satellite, station, parameter)
     level = LEVELS.get(resolution)
     columns = export.RAW_COLUMNS if level is None else export.ROLLUP_COLUMNS
     name = f"kazsat-{satellite or station or 'export'}-{resolution}-{start[:10]}.{format}"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from backend.api.deps import OrjsonResponse, Reader, ServicesDep, require
 from backend.limits import instant_state, stale
+from backend.series import SeriesInfo
 from backend.services import Services
 from backend.timeutil import format_time, parse_time
 from backend.tokens import Principal
@@ -82,17 +83,12 @@ def series(services: ServicesDep, _: Reader,
     """Points of one or more parameters in [start, end): raw samples when the range holds
     at most max_points, else min/max/mean/count buckets from the coarsest rollup level that
     gives enough; `resolution` says which."""
-    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
-    if end_ns <= start_ns:
-        raise HTTPException(400, "end must be after start")
-    check_entities(services, satellite, station)
+    start_ns, end_ns = request_range(start, end)
     out = []
-    for key in parameter:
-        info = services.registry.find(satellite, station, key)
-        if info is None:
-            raise HTTPException(404, f"no series {label(satellite, station, key)}")
+    for info in find_series(services, satellite, station, parameter):
         result = services.store.range(info.id, start_ns, end_ns, max_points)
-        item = {"satellite": info.satellite, "station": info.station, "parameter": key,
+        item = {"satellite": info.satellite, "station": info.station,
+                "parameter": info.parameter.key,
                 "unit": info.parameter.unit, "resolution": result.resolution,
                 "bucket_s": result.bucket_s, "time": [format_time(t) for t in result.times]}
         if result.buckets is None:
@@ -148,6 +144,27 @@ def request_time(text: str, name: str) -> int:
         return parse_time(text, name)
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+def request_range(start: str, end: str) -> tuple[int, int]:
+    """[start, end) of a request in ns; 400 unless end is after start."""
+    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
+    if end_ns <= start_ns:
+        raise HTTPException(400, "end must be after start")
+    return start_ns, end_ns
+
+
+def find_series(services: Services, satellite: str | None, station: str | None,
+                parameters: list[str]) -> list[SeriesInfo]:
+    """The series named by a request, in its order; 404 naming the first that does not exist."""
+    check_entities(services, satellite, station)
+    found = []
+    for key in parameters:
+        info = services.registry.find(satellite, station, key)
+        if info is None:
+            raise HTTPException(404, f"no series {label(satellite, station, key)}")
+        found.append(info)
+    return found
 
 
 def check_entities(services: Services, satellite: str | None, station: str | None) -> None:
