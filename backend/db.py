@@ -232,10 +232,17 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
-# Each migration takes a connection inside a transaction; append, never edit.
+def _create(*tables: Table) -> Callable:
+    return lambda conn: metadata.create_all(conn, tables=list(tables), checkfirst=True)
+
+
+# Each migration takes a connection inside a transaction; append, never edit. A change to an
+# existing table is a new step (ALTER TABLE …), not an edit of the Table above alone.
 MIGRATIONS: list[Callable] = [
-    lambda conn: metadata.create_all(conn, checkfirst=True),
-    lambda conn: pruned.create(conn, checkfirst=True),
+    _create(schema_version, series, samples, rollups, latest, tokens, alerts, outbox, audit,
+            limit_overrides),
+    _create(pruned),
+    _create(users, sessions),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

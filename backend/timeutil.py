@@ -6,6 +6,9 @@ import datetime as dt
 import time
 
 UTC = dt.UTC
+# Times as int64 ns end in 2262; nothing this system stores lies outside these.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def parse_time(text: str, name: str) -> int:
@@ -19,6 +22,9 @@ def parse_time(text: str, name: str) -> int:
                          "such as 2026-11-25T12:00:00Z") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{name}: {text.strip()!r} is outside "
+                         f"{EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d}")
     delta = value - dt.datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 

@@ -135,6 +135,15 @@ def test_series_several_parameters_and_clear_errors(stack):
             "satellite": "kazsat-2", "parameter": "bus_voltage",
             "start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"})
         assert reversed_range.status_code == 400
+        # Past int64 nanoseconds (year 2262) a time cannot be stored: 400, not a 500.
+        far = c.get("/api/v1/latest", params={"at": "9999-01-01T00:00:00Z"})
+        assert far.status_code == 400 and "at" in far.json()["message"]
+        # A time parse_time accepts with surrounding whitespace must not reach a header.
+        export = c.get("/api/v1/export", params={"satellite": "kazsat-2",
+                                                 "parameter": "bus_voltage",
+                                                 "start": "\n2026-01-01T00:00:00Z"})
+        assert export.status_code == 200
+        assert "kazsat-kazsat-2-raw-2026-01-01.csv" in export.headers["content-disposition"]
 
 
 def test_latest_at_a_past_time(stack):
@@ -153,7 +162,8 @@ def test_stations_report_links_and_prime(stack):
     stack.write(f"link,station=akkol,satellite=kazsat-2 carrier_lock=true,ebn0_db=12.1,"
                 f"is_prime=true,frames_received=10i {t}\n"
                 f"link,station=kokterek,satellite=kazsat-2 carrier_lock=true,is_prime=false {t}\n"
-                f"station,station=akkol network_ok=true,mains_power_ok=true {t}")
+                f"station,station=akkol network_ok=true,mains_power_ok=true {t}\n"
+                f"station,station=kokterek network_ok=false,mains_power_ok=true {t}")
     with stack.client() as c:
         stations = {s["id"]: s for s in c.get("/api/v1/stations").json()["stations"]}
     akkol = stations["akkol"]

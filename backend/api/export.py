@@ -12,6 +12,7 @@ from backend import export
 from backend.api.deps import Reader, ServicesDep
 from backend.api.telemetry import Entity, find_series, request_range
 from backend.store.base import LEVEL_NAMES
+from backend.timeutil import format_time
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 LEVELS = {name: seconds for seconds, name in LEVEL_NAMES.items()}
@@ -30,7 +31,8 @@ def export_data(services: ServicesDep, _: Reader,
     series = find_series(services, satellite, station, parameter)
     level = LEVELS.get(resolution)
     columns = export.RAW_COLUMNS if level is None else export.ROLLUP_COLUMNS
-    name = f"kazsat-{satellite or station or 'export'}-{resolution}-{start[:10]}.{format}"
+    day = format_time(start_ns)[:10]
+    name = f"kazsat-{satellite or station or 'export'}-{resolution}-{day}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "parquet":
         if importlib.util.find_spec("pyarrow") is None:

@@ -132,7 +132,9 @@ def station_status(services: Services, now: int) -> list[dict]:
                           if frames_t is not None and frames else None}
         equipment = {p.key: value(None, sid, p.key)[0]
                      for p in services.mission.parameters_of("station")}
-        online = equipment.get("network_ok") is not None
+        # Online: reporting, and its own network says it is up (a dark station on battery
+        # may still get its housekeeping out through a backup path).
+        online = equipment.get("network_ok") is True
         out.append({"id": sid, "name": st.name, "role": st.role, "online": online,
                     "prime_for": [s for s, link in links.items() if link["is_prime"]],
                     "equipment": equipment, "links": links})
