@@ -157,6 +157,18 @@ def test_latest_at_a_past_time(stack):
     assert now["series"][0]["value"] == 104
 
 
+def test_snapshot_states_honour_active_when(stack):
+    """Replay draws what live checking saw: the reserve's lock is no alarm, the prime's is."""
+    t = now_ns() - 5 * 10**9
+    stack.write(f"link,station=kokterek,satellite=kazsat-2 carrier_lock=false,is_prime=false {t}\n"
+                f"link,station=akkol,satellite=kazsat-2 carrier_lock=false,is_prime=true {t}")
+    with stack.client() as c:
+        rows = c.get("/api/v1/latest", params={"at": format_time(t + 10**9)}).json()["series"]
+    states = {(r["station"], r["parameter"]): r["state"] for r in rows}
+    assert states[("kokterek", "carrier_lock")] == "nominal"
+    assert states[("akkol", "carrier_lock")] == "critical"
+
+
 def test_stations_report_links_and_prime(stack):
     t = now_ns()
     stack.write(f"link,station=akkol,satellite=kazsat-2 carrier_lock=true,ebn0_db=12.1,"

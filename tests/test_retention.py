@@ -127,3 +127,31 @@ def test_kazsat_db_prune_runs_one_pass(loaded, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "8,640 raw" in result.output
     assert count(store, db.samples) == 0
+
+
+def test_rebuild_keeps_rollups_older_than_raw_and_rebuilds_the_rest(loaded, monkeypatch):
+    """After retention, rollups are all that is left of old history: `kazsat db
+    rebuild-rollups` recomputes only what raw samples still cover, in slices."""
+    from backend.cli import app
+    from backend.settings import get_settings
+
+    store, sid, *_, url = loaded
+    r = db.rollups.c
+    with store.reader.connect() as conn:
+        before = {(x.level, x.bucket_t): (x.min, x.max, x.sum, x.count, x.first, x.last)
+                  for x in conn.execute(db.rollups.select().where(r.series_id == sid))}
+    with store.engine.begin() as conn:  # damage what raw still covers: the rebuild mends it
+        conn.execute(db.rollups.update().where(r.bucket_t >= D0 + 2 * DAY).values(count=1))
+    get_settings.cache_clear()
+    monkeypatch.setenv("KAZSAT_DATABASE_URL", url)
+    try:
+        result = CliRunner().invoke(app, ["db", "rebuild-rollups"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "rollups rebuilt from 8,640 samples" in result.output
+    with store.reader.connect() as conn:
+        after = {(x.level, x.bucket_t): (x.min, x.max, x.sum, x.count, x.first, x.last)
+                 for x in conn.execute(db.rollups.select().where(r.series_id == sid))}
+    assert after == before
+    assert count(store, db.rollups, r.level == 600, r.bucket_t < D0 + 2 * DAY) == 2 * 144

@@ -54,6 +54,8 @@ def latest(services: ServicesDep, _: Reader, satellite: Entity = None, station: 
             state = "stale"
         elif at_ns is None:
             state = services.limits.state(info.id)
+        elif not gate_open(services, info, rows):
+            state = "nominal"  # as live checking: gated off (a reserve link, a TWTA off)
         else:
             state = instant_state(p, services.limits.effective_limits(p), value)
         out.append({"satellite": info.satellite, "station": info.station, "parameter": p.key,
@@ -62,6 +64,17 @@ def latest(services: ServicesDep, _: Reader, satellite: Entity = None, station: 
     return OrjsonResponse({"now": format_time(now), "at": format_time(at_ns) if at_ns else None,
                            "series": out,
                            "summary": {**summarize(out), "alerts": services.alerts.summary()}})
+
+
+def gate_open(services: Services, info: SeriesInfo, rows: dict[int, tuple[int, float]]) -> bool:
+    """Whether a parameter with `active_when` was checked at the snapshot: its gate flag
+    (same satellite and station) was true then, or unknown."""
+    gate = info.parameter.active_when
+    if gate is None:
+        return True
+    flag = services.registry.find(info.satellite, info.station, gate)
+    sample = rows.get(flag.id) if flag else None
+    return sample is None or bool(sample[1])
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -310,25 +310,52 @@ class SqlStore:
                 yield from (tuple(r) for r in result)
 
     def rebuild_rollups(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Drop and recompute every rollup from raw samples, series by series."""
+        """Recompute every rollup from raw samples, series by series, each in one transaction.
+
+        Only buckets that raw samples still cover are rebuilt: where retention has pruned
+        raw samples (the `pruned` table's raw horizon), the rollups are all that is left of
+        that history and stay as they are. Samples are read in slices, so memory stays flat
+        for any length of history (a slice's rollups merge into the last ones by upsert)."""
         with self.reader.connect() as conn:
             sids = list(conn.execute(select(db.series.c.id)).scalars())
+            horizon = conn.execute(select(db.pruned.c.before_t).where(
+                db.pruned.c.level == 0)).scalar() or 0
+        # Per level, the first bucket that lies wholly inside what raw samples cover.
+        starts = {lv: -(-horizon // (lv * NS)) * lv * NS for lv in LEVELS_S}
+        since = min(starts.values())
         written = 0
         with self._lock:
             for i, sid in enumerate(sids):
                 with self.engine.begin() as conn:
-                    conn.execute(db.rollups.delete().where(db.rollups.c.series_id == sid))
-                    rows = conn.execute(text("SELECT t, value FROM samples WHERE series_id = :sid"),
-                                        {"sid": sid}).all()
-                    if rows:
-                        cols = Columns.of(Batch([sid] * len(rows), [r[0] for r in rows],
-                                                [r[1] for r in rows]))
-                        self._upsert_rollups(conn, [
-                            r for lv in LEVELS_S for r in rollup_rows(cols, lv)])
-                        written += len(rows)
+                    for lv, first in starts.items():
+                        conn.execute(db.rollups.delete().where(
+                            db.rollups.c.series_id == sid, db.rollups.c.level == lv,
+                            db.rollups.c.bucket_t >= first))
+                    written += self._rollups_from_samples(conn, sid, since, starts)
                 if progress:
                     progress(i + 1, len(sids))
         return written
+
+    def _rollups_from_samples(self, conn, sid: int, since: int, starts: dict[int, int],
+                              slice_rows: int = 200_000) -> int:
+        read = 0
+        while True:
+            rows = conn.execute(text(
+                "SELECT t, value FROM samples WHERE series_id = :sid AND t >= :since "
+                "ORDER BY t LIMIT :n"), {"sid": sid, "since": since, "n": slice_rows}).all()
+            if not rows:
+                return read
+            ts = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+            vs = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+            for lv, first in starts.items():
+                keep = ts >= first
+                if keep.any():
+                    cols = Columns(np.full(int(keep.sum()), sid, np.int64), ts[keep], vs[keep])
+                    self._upsert_rollups(conn, list(rollup_rows(cols, lv)))
+            read += len(rows)
+            if len(rows) < slice_rows:
+                return read
+            since = int(ts[-1]) + 1
 
     def close(self) -> None:
         self.engine.dispose()
