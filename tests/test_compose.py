@@ -84,7 +84,7 @@ def test_start_order_waits_for_health(config):
 
 def test_volumes_are_named_and_declared(config):
     declared = set(config["volumes"])
-    assert {"influxdb-data", "postgres-data", "api-data"} <= declared
+    assert {"influxdb-data", "postgres-data", "api-data", "dashboard-data"} <= declared
     for name, service in config["services"].items():
         for volume in service.get("volumes", []):
             source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
@@ -113,6 +113,8 @@ def test_secrets_come_from_env_and_reach_the_services(config):
         env = config["services"][name]["environment"]
         assert env["KAZSAT_INGEST_TOKEN"] == SECRETS["KAZSAT_INGEST_TOKEN"]
         assert env["KAZSAT_API_URL"] == "http://api:8000"
+    subnet = config["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert api["KAZSAT_TRUSTED_PROXIES"].split(",")[-1] == subnet  # the dashboard's network
     raw = (ROOT / "docker-compose.yml").read_text()
     assert not any(value in raw for value in SECRETS.values())
 
