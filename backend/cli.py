@@ -44,9 +44,15 @@ def api(host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.mission import MissionError, load_mission
 
     setup_logging()
     settings = get_settings()
+    try:  # before the server starts: a broken file is one clear line, not a traceback
+        load_mission(settings.mission_file)
+    except MissionError as exc:
+        console.print(f"[red]mission database refused:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     uvicorn.run(create_app(settings), host=host or settings.api_host,
                 port=port or settings.api_port, log_level="warning", access_log=False)
 

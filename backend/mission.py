@@ -41,6 +41,23 @@ class Limits(BaseModel):
     critical: Band | None = None
 
 
+def check_limits(limits: Limits, hysteresis: float) -> None:
+    """ValueError unless the warning band lies inside the critical band and every two-sided
+    band is wider than twice the hysteresis (else a breach could never clear)."""
+    w, c = limits.warning, limits.critical
+    if w and c:
+        if c.low is not None and w.low is not None and w.low < c.low:
+            raise ValueError(f"warning low {w.low:g} must be at or above critical low {c.low:g}")
+        if c.high is not None and w.high is not None and w.high > c.high:
+            raise ValueError(f"warning high {w.high:g} must be at or below critical high "
+                             f"{c.high:g}")
+    for name, band in (("warning", w), ("critical", c)):
+        if band and band.low is not None and band.high is not None \
+                and band.high - band.low <= 2 * hysteresis:
+            raise ValueError(f"{name} band {band.low:g}..{band.high:g} must be wider than twice "
+                             f"the hysteresis {hysteresis:g}, or a breach could never clear")
+
+
 class Satellite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
@@ -107,6 +124,7 @@ class Parameter(BaseModel):
         for value in self.states:
             if value not in allowed:
                 raise ValueError(f"state for unknown value {value!r}")
+        check_limits(self.limits, self.hysteresis)
         return self
 
     @property
@@ -183,7 +201,7 @@ def load_mission(path: Path) -> Mission:
         try:
             return model.model_validate({"id": entry_id, **(body or {})})
         except (ValidationError, TypeError) as exc:
-            raise MissionError(f"{path}: {kind} {entry_id!r}: {exc}") from exc
+            raise MissionError(f"{path}: {kind} {entry_id!r}: {_why(exc)}") from exc
 
     def section(name: str, model: type[BaseModel]) -> dict:
         return {k: build(name, model, k, v) for k, v in (raw.get(f"{name}s") or {}).items()}
@@ -205,7 +223,7 @@ def load_mission(path: Path) -> Mission:
                     raise ValueError(f"duplicate key {p.key!r}")
                 parameters[p.key] = p
         except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
-            raise MissionError(f"{path}: parameter {name!r}: {exc}") from exc
+            raise MissionError(f"{path}: parameter {name!r}: {_why(exc)}") from exc
     for p in parameters.values():
         target = parameters.get(p.active_when or "")
         if p.active_when and (target is None or target.type != "bool" or target.entity != p.entity):
@@ -213,6 +231,14 @@ def load_mission(path: Path) -> Mission:
                                "must name a bool parameter of the same entity")
     return Mission(satellites=satellites, stations=stations, subsystems=subsystems,
                    parameters=parameters)
+
+
+def _why(exc: Exception) -> str:
+    """A validation error in one line: 'period_s: Input should be greater than 0'."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}"
+                         for e in exc.errors())
+    return str(exc)
 
 
 def _expand(entry: dict, defaults: dict, subsystems: dict[str, Subsystem],

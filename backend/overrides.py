@@ -9,7 +9,7 @@ from sqlalchemy import Engine, delete, select
 
 from backend import audit, db
 from backend.limits import LimitChecker
-from backend.mission import Limits, Mission, Parameter
+from backend.mission import Limits, Mission, Parameter, check_limits
 from backend.timeutil import format_time
 
 
@@ -30,10 +30,15 @@ def check(parameter: Parameter, limits: Limits) -> None:
                          "not limits")
     w, c = limits.warning, limits.critical
     if w and c:
-        if c.low is not None and (w.low is None or w.low < c.low):
+        # A side with a critical limit keeps a warning before it: the early word on call.
+        if c.low is not None and w.low is None:
             raise LimitError(f"warning low must be at or above critical low {c.low:g}")
-        if c.high is not None and (w.high is None or w.high > c.high):
+        if c.high is not None and w.high is None:
             raise LimitError(f"warning high must be at or below critical high {c.high:g}")
+    try:
+        check_limits(limits, parameter.hysteresis)
+    except ValueError as exc:
+        raise LimitError(str(exc)) from None
 
 
 def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,

@@ -295,3 +295,14 @@ def test_gates_never_take_the_calm_window(key: str) -> None:
     c, ids = checker(key, "twta_1_output_power" if key == "twta_1_on" else "carrier_lock",
                      station="akkol")
     assert math.isnan(c._s[ids[key]].calm_lo)
+
+
+def test_an_override_that_could_never_clear_is_refused() -> None:
+    from backend.overrides import LimitError, check
+
+    p = MISSION.parameters["bus_voltage"]  # hysteresis 0.2
+    with pytest.raises(LimitError, match="wider than twice the hysteresis"):
+        check(p, Limits(warning=Band(low=100.0, high=100.3), critical=Band(low=97, high=103)))
+    with pytest.raises(LimitError, match="warning high"):
+        check(p, Limits(warning=Band(low=98.5), critical=Band(low=97, high=103)))
+    check(p, Limits(warning=Band(low=99.0, high=101.0), critical=Band(low=97, high=103)))
