@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -69,8 +70,10 @@ def load(settings: Settings, end_s: int, from_day: int, to_day: int) -> None:
     services.close()
 
 
-def measure(stack: Stack, end_s: int, days: int, repeats: int) -> None:
+def measure(stack: Stack, end_s: int, days: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """p50 and p95 in ms per range name, and for 'snapshot'; printed as it goes."""
     rng = random.Random(1)
+    out = {}
     with stack.client() as c:
         c.get("/api/v1/latest")  # warm the connection
         for name, span in RANGES.items():
@@ -87,43 +90,73 @@ def measure(stack: Stack, end_s: int, days: int, repeats: int) -> None:
                 times.append((time.perf_counter() - t0) * 1000)
                 r.raise_for_status()
             s = r.json()["series"][0]
-            print(f"  {name:>6}  p50 {statistics.median(times):7.1f} ms  "
-                  f"p95 {percentile(times, 95):7.1f} ms   ({len(s['time'])} buckets from "
-                  f"{s['resolution']}, {s['bucket_s']} s wide)")
+            out[name] = (statistics.median(times), percentile(times, 95))
+            print(f"  {name:>6}  p50 {out[name][0]:7.1f} ms  p95 {out[name][1]:7.1f} ms   "
+                  f"({len(s['time'])} buckets from {s['resolution']}, {s['bucket_s']} s wide)")
         times = []
         for _ in range(repeats):
             at = (end_s - rng.randrange(0, days * 86_400)) * NS
             t0 = time.perf_counter()
             r = c.get("/api/v1/latest", params={"at": format_time(at)})
             times.append((time.perf_counter() - t0) * 1000)
+        out["snapshot"] = (statistics.median(times), percentile(times, 95))
         print(f"  snapshot of {len(r.json()['series'])} series at a random time: "
-              f"p50 {statistics.median(times):.1f} ms  p95 {percentile(times, 95):.1f} ms")
+              f"p50 {out['snapshot'][0]:.1f} ms  p95 {out['snapshot'][1]:.1f} ms")
+    return out
 
 
 def percentile(values: list[float], p: float) -> float:
     return float(np.percentile(values, p))
 
 
-def main(days: str = "30,365", store_url: str = "", repeats: int = 50) -> None:
-    stages = [int(d) for d in days.split(",")]
-    end_s = int(time.time()) // 3600 * 3600
+def one_store(store_url: str, stages: list[int], end_s: int,
+              repeats: int) -> dict[str, tuple[float, float]]:
+    """Load each stage, measure over HTTP; the figures of the longest stage per range."""
+    figures: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, scratch_database(store_url) as store_url:
         data = Path(tmp) / "data"
         settings = Settings(data_dir=data, database_url=store_url)
-        store = store_url.split("@")[-1] if store_url else "SQLite (embedded)"
         loaded = 0
         for stage in stages:
             t0 = time.perf_counter()
             load(settings, end_s, loaded, stage)
-            print(f"{stage} days loaded into {store} ({time.perf_counter() - t0:.0f} s for "
-                  f"days {loaded}-{stage}); 1,000-bucket queries over HTTP, {repeats} each:")
+            print(f"{stage} days loaded into {store_name(store_url)} "
+                  f"({time.perf_counter() - t0:.0f} s for days {loaded}-{stage}); "
+                  f"1,000-bucket queries over HTTP, {repeats} each:")
             loaded = stage
             stack = Stack(data, extra_env={"KAZSAT_DATABASE_URL": store_url} if store_url else {})
             stack.start_api()
             try:
-                measure(stack, end_s, stage, repeats)
+                figures.update(measure(stack, end_s, stage, repeats))
             finally:
                 stack.stop()
+    return figures
+
+
+def store_name(url: str) -> str:
+    return url.split("@")[-1].split("/")[0] if url else "SQLite (embedded)"
+
+
+def main(days: str = "30,365",
+         store_url: Annotated[list[str], typer.Option(
+             help="a store to measure, repeatable: 'sqlite' (embedded) or a PostgreSQL URL; "
+                  "several are printed side by side")] = ["sqlite"],  # noqa: B006
+         repeats: int = 50) -> None:
+    stages = [int(d) for d in days.split(",")]
+    end_s = int(time.time()) // 3600 * 3600
+    urls = ["" if u == "sqlite" else u for u in store_url]
+    results = {url: one_store(url, stages, end_s, repeats) for url in urls}
+    names = [*RANGES, "snapshot"]
+    print(f"\np50 / p95 in ms {'':<4}" + "".join(f"{store_name(u)[:24]:>26}" for u in urls))
+    for name in names:
+        cells = [results[u].get(name) for u in urls]
+        if any(cells):
+            print(f"{name:<20}" + "".join(f"{f'{c[0]:.1f} / {c[1]:.1f}' if c else '-':>26}"
+                                          for c in cells))
+    for url in urls:
+        r = results[url]
+        if "365 d" in r and "1 d" in r:
+            print(f"{store_name(url)}: 365 d p50 is {r['365 d'][0] / r['1 d'][0]:.2f}x the 1 d p50")
 
 
 if __name__ == "__main__":

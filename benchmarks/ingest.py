@@ -18,6 +18,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import typer
@@ -114,11 +115,10 @@ def one_run(points: int, store_url: str, clients: int, check_limits: bool) -> fl
     return values / seconds
 
 
-def main(points: int = 1_000_000, store_url: str = "", clients: int = 2,
-         compare_limits: bool = True, repeats: int = 3) -> None:
-    store = store_url.split("@")[-1] if store_url else "SQLite (embedded)"
-    print(f"ingest benchmark: {points:,} field values, batches of 5,000, {clients} client(s), "
-          f"store {store}")
+def one_store(points: int, store_url: str, clients: int, compare_limits: bool,
+              repeats: int) -> dict[bool, float]:
+    """Median values/s per limit-checking setting on one store."""
+    print(f"store {store_name(store_url)}:")
     # The first run of a process was consistently the slowest here, whichever setting it
     # had: a discarded warm-up, then on and off alternated, medians reported.
     one_run(min(points, 200_000), store_url, clients, check_limits=True)
@@ -126,13 +126,27 @@ def main(points: int = 1_000_000, store_url: str = "", clients: int = 2,
     for _ in range(repeats):
         for setting in (True, False) if compare_limits else (True,):
             rates[setting].append(one_run(points, store_url, clients, check_limits=setting))
-    on = statistics.median(rates[True])
-    print(f"median with limit checking: {on:,.0f} values/s", end="")
-    if compare_limits:
-        off = statistics.median(rates[False])
-        print(f"; without: {off:,.0f} values/s; checking costs {(1 - on / off) * 100:.0f} %")
-    else:
-        print()
+    return {k: statistics.median(v) for k, v in rates.items() if v}
+
+
+def store_name(url: str) -> str:
+    return url.split("@")[-1] if url else "SQLite (embedded)"
+
+
+def main(points: int = 1_000_000,
+         store_url: Annotated[list[str], typer.Option(
+             help="a store to measure, repeatable: 'sqlite' (embedded) or a PostgreSQL URL; "
+                  "several are printed side by side")] = ["sqlite"],  # noqa: B006
+         clients: int = 2, compare_limits: bool = True, repeats: int = 3) -> None:
+    urls = ["" if u == "sqlite" else u for u in store_url]
+    print(f"ingest benchmark: {points:,} field values, batches of 5,000, {clients} client(s)")
+    results = {url: one_store(points, url, clients, compare_limits, repeats) for url in urls}
+    print(f"\n{'store':<34} {'limits on':>14} {'limits off':>14} {'checking costs':>15}")
+    for url, rate in results.items():
+        off = rate.get(False)
+        cost = f"{(1 - rate[True] / off) * 100:.0f} %" if off else "-"
+        print(f"{store_name(url):<34} {rate[True]:>10,.0f} v/s "
+              f"{f'{off:,.0f} v/s' if off else '-':>14} {cost:>15}")
 
 
 if __name__ == "__main__":
