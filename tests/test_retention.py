@@ -155,3 +155,18 @@ def test_rebuild_keeps_rollups_older_than_raw_and_rebuilds_the_rest(loaded, monk
                  for x in conn.execute(db.rollups.select().where(r.series_id == sid))}
     assert after == before
     assert count(store, db.rollups, r.level == 600, r.bucket_t < D0 + 2 * DAY) == 2 * 144
+
+
+def test_value_at_a_time_before_the_raw_horizon_comes_from_rollups(loaded):
+    store, sid, times, values, *_ = loaded
+    inside = D0 + 2 * DAY + 35 * NS  # raw kept: the sample itself
+    assert store.at(inside)[sid] == (D0 + 2 * DAY + 30 * NS, float(np.searchsorted(
+        times, D0 + 2 * DAY + 30 * NS)))
+    # Raw gone, minute rollups kept: the last sample of the newest minute that had ended.
+    t = D0 + DAY + 12 * H + 35 * NS
+    last = D0 + DAY + 12 * H - 10 * NS
+    assert store.at(t)[sid] == (last, values[np.searchsorted(times, last)])
+    # Minute rollups gone too: from the ten-minute level.
+    t = D0 + 12 * H + 5 * 60 * NS
+    last = D0 + 12 * H - 10 * NS
+    assert store.at(t)[sid] == (last, values[np.searchsorted(times, last)])

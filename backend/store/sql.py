@@ -211,8 +211,20 @@ class SqlStore:
                    "WHERE series_id = series.id AND t <= :at) AS t FROM series) "
                    "SELECT x.id, x.t, s.value FROM x JOIN samples s "
                    "ON s.series_id = x.id AND s.t = x.t")
+        # Where retention removed raw samples, the last sample of the newest rollup bucket
+        # that ended by then: the value at that time as closely as what is kept can tell.
+        from_rollups = text(
+            "WITH x AS MATERIALIZED (SELECT id, (SELECT max(bucket_t) FROM rollups "
+            "WHERE level = :lv AND series_id = series.id AND bucket_t <= :at "
+            "AND last_t <= :at) AS b FROM series) "
+            "SELECT x.id, r.last_t, r.last FROM x JOIN rollups r "
+            "ON r.level = :lv AND r.series_id = x.id AND r.bucket_t = x.b")
         with self._reading() as conn:
-            return {sid: (t, v) for sid, t, v in conn.execute(sql, {"at": t_ns})}
+            pruned = dict(conn.execute(select(db.pruned.c.level, db.pruned.c.before_t)).all())
+            level = complete_level(pruned, t_ns)
+            rows = conn.execute(sql, {"at": t_ns}) if level == 0 else \
+                conn.execute(from_rollups, {"at": t_ns, "lv": level})
+            return {sid: (t, v) for sid, t, v in rows}
 
     def range(self, series_id: int, start_ns: int, end_ns: int, max_points: int) -> RangeResult:
         s = db.samples.c
