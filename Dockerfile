@@ -9,7 +9,7 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
 RUN mkdir backend dashboard simulator && touch backend/__init__.py dashboard/__init__.py \
-        simulator/__init__.py && pip install . && pip uninstall -y kazsat-monitor
+        simulator/__init__.py && pip install '.[parquet]' && pip uninstall -y kazsat-monitor
 COPY backend backend
 COPY dashboard dashboard
 COPY simulator simulator

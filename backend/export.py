@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from collections.abc import Iterator
 
 from backend.series import SeriesInfo
@@ -46,24 +45,46 @@ def csv_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
 
 
 def parquet_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
-    """Row groups written to a spooled temporary file, then streamed out: Parquet's footer
-    comes last, so the file must be complete before its first byte can be sent."""
+    """Row groups of 100,000 rows, each sent as soon as it is written: Parquet's writer only
+    appends (header, row groups, then the footer at close), so nothing is spooled."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with tempfile.TemporaryFile() as spool:
-        writer = None
-        for group in _groups(lines):
-            table = pa.table({name: [r[i] for r in group] for i, name in enumerate(columns)})
-            if writer is None:
-                writer = pq.ParquetWriter(spool, table.schema)
-            writer.write_table(table.cast(writer.schema))
+    sink = _Sink()
+    writer = None
+    for group in _groups(lines):
+        table = pa.table({name: [r[i] for r in group] for i, name in enumerate(columns)})
         if writer is None:
-            writer = pq.ParquetWriter(spool, pa.schema([(c, pa.string()) for c in columns]))
-        writer.close()
-        spool.seek(0)
-        while chunk := spool.read(1 << 20):
-            yield chunk
+            writer = pq.ParquetWriter(sink, table.schema)
+        writer.write_table(table.cast(writer.schema))
+        yield sink.take()
+    if writer is None:
+        writer = pq.ParquetWriter(sink, pa.schema([(c, pa.string()) for c in columns]))
+    writer.close()
+    yield sink.take()
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream that hands over what was written since the last take()."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._offset = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        self._offset += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._offset
+
+    def take(self) -> bytes:
+        out, self._parts = b"".join(self._parts), []
+        return out
 
 
 def _groups(lines: Iterator[list]) -> Iterator[list[list]]:
