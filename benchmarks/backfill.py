@@ -1,7 +1,9 @@
 """Back-fill throughput: generating (and formatting) N days of full telemetry of both satellites,
-both stations and all four links, and, with --api-url and --token, ingesting it into a backend.
+both stations and all four links, then ingesting all of it over HTTP into a fresh API on the
+embedded SQLite store this script starts (or into --api-url with --token).
 
-    .venv/bin/python benchmarks/backfill.py                  # generation only, 30 days
+    .venv/bin/python benchmarks/backfill.py                  # 30 days: generate, then ingest
+    .venv/bin/python benchmarks/backfill.py --days 1 --no-ingest
     .venv/bin/python benchmarks/backfill.py --days 1 --api-url http://127.0.0.1:8000 --token T
 
 Prints figures; targets are >= 1,000,000 generated field values a second and 30 days into the
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +49,10 @@ def main(
     format_lines: Annotated[
         bool, typer.Option("--format/--no-format", help="Also build line protocol.")
     ] = True,
-    api_url: Annotated[str | None, typer.Option(help="Ingest into this backend too.")] = None,
+    ingest: Annotated[bool, typer.Option(help="Ingest what was generated.")] = True,
+    api_url: Annotated[
+        str | None, typer.Option(help="Ingest into this backend (default: a fresh one on SQLite).")
+    ] = None,
     token: Annotated[str | None, typer.Option(envvar="KAZSAT_INGEST_TOKEN")] = None,
     concurrency: Annotated[int, typer.Option()] = 2,
     batch_values: Annotated[int, typer.Option()] = 10_000,
@@ -83,23 +89,54 @@ def main(
             f"{values / (t_gen + t_fmt):>12,.0f} values/s"
         )
 
+    if not ingest:
+        return
     if api_url:
         if not token:
             raise typer.BadParameter("--token (or KAZSAT_INGEST_TOKEN) is needed to ingest")
-        model = Model(mission, seed=0, start_ns=end)
-        sink = BackfillWriter(api_url, token, concurrency=concurrency, use_gzip=gzip_body)
-        c0 = time.perf_counter()
+        ingest_into(mission, api_url, token, start, end, step, days, concurrency, batch_values,
+                    gzip_body)
+        return
+    from tests.stack import Stack
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(Path(tmp) / "data")
+        stack.start_api()
         try:
-            n = backfill(model, sink, start, end, step, batch_values)
+            ingest_into(mission, stack.api_url, stack.tokens["ingest"], start, end, step, days,
+                        concurrency, batch_values, gzip_body)
+            db_file = Path(tmp) / "data" / "kazsat.db"
+            print(f"  SQLite file {db_file.stat().st_size / 1e9:,.2f} GB; backend peak RSS "
+                  f"{peak_rss_mb(stack.api.proc.pid):,.0f} MB")
         finally:
-            sink.close()
-        el = time.perf_counter() - c0
-        mb = sink.sent_bytes / 1e6
-        print(
-            f"ingest:             {el:8.1f} s  {n / el:>12,.0f} values/s  ({mb:,.0f} MB sent, "
-            f"{concurrency} in flight, {batch_values:,} values/request, gzip {gzip_body})"
-        )
-        print(f"  30 days at this rate: {el * 30 / days / 60:,.1f} min")
+            stack.stop()
+
+
+def ingest_into(mission: dict, api_url: str, token: str, start: int, end: int,
+                step: float | None, days: float, concurrency: int, batch_values: int,
+                gzip_body: bool) -> None:
+    model = Model(mission, seed=0, start_ns=end)
+    sink = BackfillWriter(api_url, token, concurrency=concurrency, use_gzip=gzip_body)
+    c0 = time.perf_counter()
+    try:
+        n = backfill(model, sink, start, end, step, batch_values)
+    finally:
+        sink.close()
+    el = time.perf_counter() - c0
+    mb = sink.sent_bytes / 1e6
+    print(
+        f"ingest (generation included): {el:8.1f} s  {n / el:>12,.0f} values/s  ({mb:,.0f} MB "
+        f"sent, {concurrency} in flight, {batch_values:,} values/request, gzip {gzip_body})"
+    )
+    print(f"  {days:g} days back-filled in {el / 60:,.1f} min"
+          + (f"; 30 days at this rate: {el * 30 / days / 60:,.1f} min" if days != 30 else ""))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":
