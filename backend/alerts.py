@@ -12,6 +12,9 @@ become outbox rows in the same SQL transaction; operators acknowledge and shelve
   with no sample at all since the database was created is not watched.
 - Shelving silences a series (or entity) for a while: its alerts, open or raised during
   the shelf, send no email and do not count as unacknowledged until the shelf expires.
+- Email held back (rate limit, shelf) is owed, not dropped: an alert still open when the
+  interval is over and the shelf is off gets its raise or escalation emailed then (`tick`),
+  so on-call's last word on a breach that holds is never an older "cleared".
 - Every operator or engineer action writes an audit row in the same transaction.
 
 Open alerts are kept in memory too (there are few), so counts cost no query: /latest is
@@ -71,10 +74,19 @@ class _Open:
     shelved_until_t: int | None = None
     messages: int = 0  # outbox rows written for it: numbers the next Message-ID
     first_message_id: str | None = None
+    emailed: str | None = None  # the highest severity a raise or escalation emailed
+    held: str | None = None  # the throttle key that counted it as a suppressed crossing
 
     @property
     def key(self) -> str:
         return _key(self.kind, self.series_id, self.satellite, self.station)
+
+    @property
+    def owed(self) -> str | None:
+        """The message its severity is still owed: raised, escalated, or None."""
+        if self.emailed is None:
+            return "raised"
+        return "escalated" if RANK[self.severity] > RANK[self.emailed] else None
 
     def shelved(self, now: int) -> bool:
         return self.shelved_until_t is not None and self.shelved_until_t > now
@@ -138,6 +150,10 @@ class AlertBook:
                     by_id[alert_id].messages = count
                     by_id[alert_id].first_message_id = conn.execute(
                         select(o.message_id).where(o.id == first)).scalar()
+                for alert_id, throttle_key in conn.execute(
+                        select(o.alert_id, o.throttle_key).where(
+                            o.alert_id.in_(list(by_id)), o.kind != "cleared")):
+                    _emailed(by_id[alert_id], throttle_key.rpartition(":")[2])
             shelves = {}
             for r in conn.execute(select(a.kind, a.series_id, a.satellite, a.station,
                                          a.shelved_until_t, a.shelved_by)
@@ -148,7 +164,7 @@ class AlertBook:
                                      .where(o.throttle_key.is_not(None))
                                      .group_by(o.throttle_key)).all())
         self._open, self._shelves = opens, shelves
-        self._throttle.last.update(last)
+        self._throttle.last = last  # the outbox is the truth: a failed write is forgotten
         self._dirty = False
         if opens:
             log.info("%d open alerts restored", len(opens))
@@ -237,30 +253,24 @@ class AlertBook:
 
     def _email(self, conn: Connection, op: _Open, kind: str, event_t: int, now: int,
                cleared_t: int | None = None, replay_t: int | None = None) -> bool:
-        """Queue the message for this change, unless shelved, too old, rate-limited, or
-        nobody is to receive it. A cleared notice follows only an alert that was emailed."""
+        """Queue the message for this change, unless `_recipients` finds none or it is
+        rate-limited (then it is owed, and `tick` sends it when the interval is over)."""
         s = self.settings
-        suppressed = 0
-        if op.shelved(now):
-            return False
-        if kind == "cleared":
-            if not (s.notify_cleared and op.messages):
-                return False
-        elif now - event_t > s.alert_email_max_age_s * NS:
-            return False  # history (a back-fill): the alert is recorded, nobody is paged
-        to = notify.recipients(s, op.severity, op.satellite, op.station)
+        to = self._recipients(op, kind, event_t, now)
         if not to:
-            self._say_once("no-recipients", "alert email is off: no recipients configured "
-                           "(KAZSAT_EMAIL_TO, KAZSAT_EMAIL_TO_CRITICAL, KAZSAT_EMAIL_TO_ENTITY)")
             return False
-        throttle_key = None
+        throttle_key, suppressed = None, 0
         if kind != "cleared":
             throttle_key = f"{op.key}:{op.severity}"
             allowed, suppressed = self._throttle.allow(throttle_key, event_t)
             if not allowed:
-                log.info("alert %d: no email (at most one per %g s for %s)", op.id,
+                op.held = throttle_key
+                log.info("alert %d: email held back (at most one per %g s for %s); sent "
+                         "when the interval is over if the alert is still open", op.id,
                          s.alert_email_interval_s, throttle_key)
                 return False
+            if op.held == throttle_key:
+                suppressed -= 1  # its own crossing, counted when it was held back
         facts = notify.AlertFacts(op.id, op.kind, op.satellite, op.station, op.parameter,
                                   op.severity, op.state, op.value, op.limit, op.raised_t,
                                   op.updated_t, cleared_t, replay_t or event_t)
@@ -274,37 +284,88 @@ class AlertBook:
             created_t=now, attempts=0, next_attempt_t=now))
         op.messages = n
         op.first_message_id = op.first_message_id or mail.message_id
+        if throttle_key:
+            _emailed(op, op.severity)
+            op.held = None
         return True
+
+    def _recipients(self, op: _Open, kind: str, event_t: int, now: int) -> list[str]:
+        """Who gets this change's message: nobody while shelved, for history (too old to
+        page anyone), or for a cleared notice of an alert that was never emailed."""
+        s = self.settings
+        if op.shelved(now):
+            return []
+        if kind == "cleared":
+            if not (s.notify_cleared and op.messages):
+                return []
+        elif now - event_t > s.alert_email_max_age_s * NS:
+            return []  # history (a back-fill): the alert is recorded, nobody is paged
+        to = notify.recipients(s, op.severity, op.satellite, op.station)
+        if not to:
+            self._say_once("no-recipients", "alert email is off: no recipients configured "
+                           "(KAZSAT_EMAIL_TO, KAZSAT_EMAIL_TO_CRITICAL, KAZSAT_EMAIL_TO_ENTITY)")
+        return to
 
     # ---- staleness and retries ---------------------------------------------------------------
 
     def tick(self, now: int | None = None) -> None:
-        """Once a second: raise or clear stale alerts, retry changes the database refused."""
+        """Once a second: raise or clear stale alerts, send email that was held back and
+        is due now, retry changes the database refused."""
         now = time.time_ns() if now is None else now
         if self._backlog or self._dirty:
             self.record([])
-        if self.settings.stale_alert_s <= 0:
-            return
         queued = False
         with self.checker.lock:
             try:
-                for key, sat, sta, sids, window in self._entities:
-                    newest = self.checker.newest_t(sids)
-                    seen = self._seen.get(key)
-                    if seen is None or newest != seen[0]:
-                        self._seen[key] = (newest, now)
-                        op = self._open.get(key)
-                        if op is not None and seen is not None:
-                            queued |= self._clear_stale(op, now)
-                    elif (newest >= 0 and now - seen[1] > window * NS
-                          and key not in self._open):
-                        queued |= self._raise_stale(key, sat, sta, newest, window, now)
+                if self.settings.stale_alert_s > 0:
+                    queued |= self._watch_stale(now)
+                if not self._dirty:  # else the open alerts in memory may be wrong
+                    queued |= self._send_owed(now)
             except SQLAlchemyError as exc:
                 self._dirty = True
-                log.error("could not record a stale alert (%s); retrying",
+                log.error("could not record a stale alert or an alert email (%s); retrying",
                           str(exc).splitlines()[0])
         if queued and self.on_queued:
             self.on_queued()
+
+    def _watch_stale(self, now: int) -> bool:
+        queued = False
+        for key, sat, sta, sids, window in self._entities:
+            newest = self.checker.newest_t(sids)
+            seen = self._seen.get(key)
+            if seen is None or newest != seen[0]:
+                self._seen[key] = (newest, now)
+                op = self._open.get(key)
+                if op is not None and seen is not None:
+                    queued |= self._clear_stale(op, now)
+            elif newest >= 0 and now - seen[1] > window * NS and key not in self._open:
+                queued |= self._raise_stale(key, sat, sta, newest, window, now)
+        return queued
+
+    def _send_owed(self, now: int) -> bool:
+        """Email the open alerts whose raise or escalation was held back (rate limit or
+        shelf) once their interval is over and no shelf is on. Checked without a
+        transaction: most ticks find nothing due."""
+        due = []
+        for op in self._open.values():
+            kind, t = op.owed, self._clock(op, now)
+            if (kind and self._throttle.ready(f"{op.key}:{op.severity}", t)
+                    and self._recipients(op, kind, t, now)):
+                due.append((op, kind, t))
+        if not due:
+            return False
+        with self.engine.begin() as conn:
+            for op, kind, t in due:
+                # The replay link goes to the change the message reports, not to now.
+                replay_t = op.raised_t if kind == "raised" else op.updated_t
+                self._email(conn, op, kind, t, now, replay_t=replay_t)
+        return True
+
+    def _clock(self, op: _Open, now: int) -> int:
+        """The time an alert's rate limit is counted on, as when it was raised: its
+        series' newest sample for a limit alert (the breach held until then), the
+        server clock for a stale one."""
+        return self.checker.newest_t([op.series_id]) if op.kind == "limit" else now
 
     def _raise_stale(self, key: str, sat: str | None, sta: str | None, newest: int,
                      window: float, now: int) -> bool:
@@ -477,6 +538,11 @@ class AlertBook:
 
 def _where(satellite: str | None, station: str | None) -> str:
     return "/".join(x for x in (station, satellite) if x)
+
+
+def _emailed(op: _Open, severity: str) -> None:
+    if op.emailed is None or RANK[severity] > RANK[op.emailed]:
+        op.emailed = severity
 
 
 class Ticker:

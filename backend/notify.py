@@ -190,16 +190,21 @@ def to_mime(row: object, sender: str) -> EmailMessage:
 class Throttle:
     """At most one message per key (series or entity, and severity) per interval, on the
     time of the samples that raised them: a parameter flapping across a limit gets one
-    message per interval, and that message counts the crossings it stands for."""
+    message per interval, and that message counts the crossings it stands for. A change
+    held back is not dropped: AlertBook.tick sends it once `ready` if still open."""
 
     interval_ns: int
     last: dict[str, int] = field(default_factory=dict)
     suppressed: dict[str, int] = field(default_factory=dict)
 
+    def ready(self, key: str, t: int) -> bool:
+        """Whether a message for key at t would be allowed; counts nothing."""
+        last = self.last.get(key)
+        return last is None or t - last >= self.interval_ns
+
     def allow(self, key: str, t: int) -> tuple[bool, int]:
         """(send?, crossings suppressed since the last message for this key)."""
-        last = self.last.get(key)
-        if last is not None and t - last < self.interval_ns:
+        if not self.ready(key, t):
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
             return False, 0
         self.last[key] = t

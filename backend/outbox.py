@@ -6,6 +6,8 @@ mark sends it again after restart, byte for byte the same headers (Message-ID, D
 inboxes and SMTP catchers can fold the copy. While the server is down, each due message
 is retried with its own exponential back-off (outbox_retry_s doubling up to
 outbox_retry_max_s); the log says once that the server is down and once that it is back.
+When the server accepts a message, the others waiting out a back-off because it was
+unreachable are due at once: recovery does not wait for each one's next retry.
 A message the server refuses for good (5xx) outbox_max_attempts times is marked failed.
 One API process sends for a database.
 """
@@ -19,7 +21,7 @@ import threading
 import time
 from email.utils import parseaddr
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import db
@@ -30,6 +32,8 @@ from backend.timeutil import format_time
 
 log = logging.getLogger(__name__)
 BATCH = 20
+# last_error prefixes of messages that wait for the server rather than for a refusal.
+CONNECT, CUT_OFF = "connect: ", "connection lost: "
 
 
 class OutboxSender:
@@ -113,7 +117,7 @@ class OutboxSender:
         except (OSError, smtplib.SMTPException) as exc:
             self._server_down(exc, len(rows))
             for row in rows:
-                self._failed(row, f"connect: {_reason(exc)}", permanent=False)
+                self._failed(row, CONNECT + _reason(exc), permanent=False)
             return False
         self._server_up()
         sent = 0
@@ -135,8 +139,8 @@ class OutboxSender:
                 except (OSError, smtplib.SMTPException) as exc:
                     # The connection broke: this message was perhaps accepted, perhaps not;
                     # it stays unsent and goes again with the same Message-ID.
-                    self._failed(row, _reason(exc), permanent=False)
-                    return False
+                    self._failed(row, CUT_OFF + _reason(exc), permanent=False)
+                    return False  # not the moment to wake the others
                 self._sent(row, refused)
                 sent += 1
         finally:
@@ -144,7 +148,19 @@ class OutboxSender:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
-        return sent == len(rows) == BATCH
+        woken = self._wake_waiting() if sent else 0
+        return woken > 0 or sent == len(rows) == BATCH
+
+    def _wake_waiting(self) -> int:
+        """The server takes mail again: messages backing off because it was unreachable
+        are due now, not up to outbox_retry_max_s later. Refused ones keep their back-off."""
+        now = time.time_ns()
+        o = db.outbox.c
+        with self.engine.begin() as conn:
+            return conn.execute(update(db.outbox).where(
+                o.sent_t.is_(None), o.failed_t.is_(None), o.next_attempt_t > now,
+                or_(o.last_error.startswith(CONNECT), o.last_error.startswith(CUT_OFF)))
+                .values(next_attempt_t=now)).rowcount
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

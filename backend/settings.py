@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     stale_severity: Literal["warning", "critical"] = "warning"
     outbox_poll_s: float = 2.0  # how often the sender looks for due messages
     outbox_retry_s: float = 5.0  # first retry after a failed send; doubles each time
-    outbox_retry_max_s: float = 600.0
+    outbox_retry_max_s: float = 60.0  # a waiting message is tried at least once a minute
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
     @field_validator("email_to", "email_to_critical", "cors_origins", "trusted_proxies",

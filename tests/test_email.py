@@ -1,15 +1,21 @@
-"""Alert email against a real SMTP server: content, outages, a crash mid-send, flapping."""
+"""Alert email against a real SMTP server: content, outages, a crash mid-send, flapping,
+email held back by the rate limit or a shelf, recovery after an outage."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Row, select
 
+from backend import db
+from backend.api.write import ingest_text
+from backend.services import Services, build_services
+from backend.settings import Settings
 from backend.timeutil import format_time
 from tests.smtp_catcher import SmtpCatcher, wait_for
 from tests.stack import Stack
@@ -43,6 +49,53 @@ def start_stack(tmp_path: Path, smtp: SmtpCatcher, **env: str) -> Stack:
 def outbox(stack: Stack) -> dict:
     with stack.client() as c:
         return c.get("/api/v1/outbox").json()
+
+
+# ---- the backend in this process: the test ticks the alert book and runs the sender, so
+# what is due when is decided by the test, not by timing ------------------------------------
+
+@pytest.fixture
+def local(tmp_path: Path, smtp: SmtpCatcher,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Services]]:
+    """make(**env) -> Services over a fresh SQLite file, no background threads; an env
+    value of None unsets a FAST one (its default applies)."""
+    made: list[Services] = []
+
+    def make(**env: str | None) -> Services:
+        for key, value in {**FAST, **smtp.env, "KAZSAT_DATA_DIR": str(tmp_path / "local"),
+                           **env}.items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        made.append(build_services(Settings(_env_file=None)))
+        return made[-1]
+
+    yield make
+    for services in made:
+        services.close()
+
+
+def ingest(services: Services, key: str, field: str, values: list[float], start_ns: int) -> None:
+    ingest_text(services, lines(key, field, values, start_ns), "ns")
+
+
+def deliver(services: Services, now: int | None = None) -> None:
+    """Run the sender until nothing more is due (now, or at `now`)."""
+    for _ in range(100):
+        if not services.sender.deliver_due(now):
+            return
+    raise AssertionError("the sender never ran out of due messages")
+
+
+def outbox_rows(services: Services) -> list[Row]:
+    with services.engine.connect() as conn:
+        return conn.execute(select(db.outbox).order_by(db.outbox.c.id)).all()
+
+
+def ids(messages: list) -> list[tuple[str, ...]]:
+    """(alert, kind, number) of each message's Message-ID."""
+    return [MESSAGE_ID.match(m.message_id).groups() for m in messages]
 
 
 def test_a_breach_sends_exactly_one_email_with_the_facts(tmp_path: Path,
@@ -89,12 +142,15 @@ def test_a_breach_sends_exactly_one_email_with_the_facts(tmp_path: Path,
         stack.stop()
 
 
+# Three alerts on three series: three messages.
+BREACHES = [("power,satellite=kazsat-2", "bus_voltage", [104.0] * 3),
+            ("power,satellite=kazsat-3", "bus_voltage", [104.0] * 3),
+            ("link,station=akkol,satellite=kazsat-3", "ebn0_db", [7.0] * 3)]
+
+
 def breaches(stack: Stack, t0: int) -> None:
-    """Three alerts on three series: three messages."""
-    for key in ("power,satellite=kazsat-2", "power,satellite=kazsat-3"):
-        assert stack.write(lines(key, "bus_voltage", [104.0] * 3, t0)).status_code == 204
-    assert stack.write(lines("link,station=akkol,satellite=kazsat-3", "ebn0_db", [7.0] * 3,
-                             t0)).status_code == 204
+    for key, field, values in BREACHES:
+        assert stack.write(lines(key, field, values, t0)).status_code == 204
 
 
 def test_smtp_down_loses_nothing_and_each_message_arrives_once(tmp_path: Path,
@@ -204,5 +260,116 @@ def test_stale_telemetry_raises_one_alert_per_entity_and_clears(tmp_path: Path,
         assert subjects == ["[KazSat WARNING] KazSat-2: telemetry stopped "
                             "(no new sample for 3 s)",
                             "[KazSat cleared] KazSat-2: telemetry resumed"]
+        for m in smtp.messages():  # a stale alert has no value: nothing reads "None"
+            assert "None" not in m.subject + m.text() + m.html(), m.text()
+            assert "Parameter: all telemetry of this satellite" in m.text()
+        assert alert["value"] is None
     finally:
         stack.stop()
+
+
+def test_a_breach_raised_again_within_the_interval_is_emailed_when_it_ends(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    smtp.start()
+    services = local(KAZSAT_ALERT_EMAIL_INTERVAL_S="10")
+    t0 = time.time_ns() - 60 * NS
+    # Raised at 2 s (emailed), cleared at 3 s (notice), raised again at 6 s: 4 s after the
+    # last message, so held back by the rate limit. The breach holds until 8 s.
+    ingest(services, "power,satellite=kazsat-2", "bus_voltage",
+           [104.0] * 3 + [100.0] + [104.0] * 5, t0)
+    services.alerts.tick()
+    deliver(services)
+    assert ids(smtp.messages()) == [("1", "raised", "1"), ("1", "cleared", "2")]
+    # Still held at 13 s: the interval from the message at 2 s is over, the alert open, so
+    # on-call hears of it rather than keeping "cleared" as the last word.
+    ingest(services, "power,satellite=kazsat-2", "bus_voltage", [104.0] * 5, t0 + 9 * NS)
+    services.alerts.tick()
+    deliver(services)
+    got = smtp.messages()
+    assert ids(got) == [("1", "raised", "1"), ("1", "cleared", "2"), ("2", "raised", "1")]
+    assert got[2].subject == ("[KazSat CRITICAL] KazSat-2 bus_voltage 104.00 V: "
+                              "critical high 103 V")
+    text = got[2].text()
+    assert f"Raised:    {format_time(t0 + 6 * NS)}" in text
+    assert f"&t={format_time(t0 + 6 * NS)}" in text  # replay at the breach, not at 13 s
+    assert "crossing" not in text  # the one held back is this message's own
+    # Once: more ticks and samples send nothing more.
+    ingest(services, "power,satellite=kazsat-2", "bus_voltage", [104.0] * 12, t0 + 14 * NS)
+    services.alerts.tick()
+    deliver(services)
+    assert len(smtp.messages()) == 3
+
+
+def test_an_alert_raised_while_shelved_is_emailed_once_when_the_shelf_expires(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    smtp.start()
+    services = local(KAZSAT_ALERT_EMAIL_INTERVAL_S="5")
+    book = services.alerts
+    t0 = time.time_ns() - 60 * NS
+    ups = "station,station=kokterek"
+    ingest(services, ups, "ups_charge", [90.0, 15.0], t0)  # alert 1, critical: emailed
+    book.shelve(1, "test operator", "operator", 1, "UPS maintenance")
+    ingest(services, ups, "ups_charge", [90.0], t0 + 2 * NS)  # cleared on the shelf
+    ingest(services, ups, "ups_charge", [15.0] * 3, t0 + 10 * NS)  # alert 2, born shelved
+    book.tick()
+    deliver(services)
+    assert ids(smtp.messages()) == [("1", "raised", "1")]
+    assert book.get(2)["shelved_until"] is not None
+    after_shelf = time.time_ns() + 61 * NS
+    book.tick(after_shelf)
+    deliver(services, after_shelf)  # queued "at" after_shelf
+    got = smtp.messages()
+    assert ids(got) == [("1", "raised", "1"), ("2", "raised", "1")]
+    assert got[1].subject == "[KazSat CRITICAL] Kokterek ups_charge 15 %: critical low 20 %"
+    book.tick(after_shelf + NS)
+    deliver(services, after_shelf + NS)
+    assert len(smtp.messages()) == 2
+
+
+def test_email_held_back_is_still_owed_after_a_restart_and_none_is_repeated(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    smtp.start()
+    first = local(KAZSAT_ALERT_EMAIL_INTERVAL_S="10")
+    t0 = time.time_ns() - 60 * NS
+    k2, k3 = "power,satellite=kazsat-2", "power,satellite=kazsat-3"
+    # Alert 1 emailed and cleared, alert 2 held back (as above); alert 3 emailed, open.
+    ingest(first, k2, "bus_voltage", [104.0] * 3 + [100.0] + [104.0] * 5, t0)
+    ingest(first, k3, "bus_voltage", [104.0] * 3, t0)
+    deliver(first)
+    first.close()
+    again = local(KAZSAT_ALERT_EMAIL_INTERVAL_S="10")
+    again.alerts.tick()
+    deliver(again)
+    before = [("1", "raised", "1"), ("1", "cleared", "2"), ("3", "raised", "1")]
+    assert ids(smtp.messages()) == before  # alert 2's interval is not over yet
+    ingest(again, k2, "bus_voltage", [104.0] * 5, t0 + 9 * NS)
+    ingest(again, k3, "bus_voltage", [104.0] * 20, t0 + 3 * NS)
+    again.alerts.tick()
+    deliver(again)
+    assert ids(smtp.messages()) == [*before, ("2", "raised", "1")]
+
+
+def test_when_smtp_is_back_the_waiting_messages_go_at_once(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    # The default back-off cap; the SMTP server is not running yet.
+    services = local(KAZSAT_OUTBOX_RETRY_S="5", KAZSAT_OUTBOX_RETRY_MAX_S=None)
+    t0 = time.time_ns() - 30 * NS
+    for key, field, values in BREACHES:
+        ingest(services, key, field, values, t0)
+    for _ in range(7):  # seven refused connections each: 5, 10, 20, 40, 80, 160, 320 s
+        assert not services.sender.deliver_due(now=time.time_ns() + 3600 * NS)
+    waiting = outbox_rows(services)
+    assert len(waiting) == 3
+    for row in waiting:
+        assert row.attempts == 7 and row.last_error.startswith("connect: "), row
+        assert row.next_attempt_t - time.time_ns() <= 60 * NS  # capped at a minute
+    smtp.start()
+    # A new alert's message goes at once; once the server took it, the waiting ones too.
+    ingest(services, "power,satellite=kazsat-2", "battery_temp", [27.0] * 2,
+           time.time_ns() - NS)
+    deliver(services)
+    rows = outbox_rows(services)
+    assert all(r.sent_t is not None for r in rows) and len(rows) == 4
+    got = Counter(m.message_id for m in smtp.messages())
+    assert got == Counter(r.message_id for r in rows)  # each once, as queued
+    assert [r.attempts for r in rows] == [8, 8, 8, 1]
