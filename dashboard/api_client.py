@@ -8,6 +8,7 @@ unreachable since …" and recover by itself when it answers again.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -20,14 +21,14 @@ from dashboard import session
 
 TIMEOUT = httpx.Timeout(3.0, connect=1.0)
 LATEST_TTL_S = 0.4  # browsers ticking in the same second share one /latest answer
+# The mission carries the effective limits: an engineer's change reaches every page within
+# seconds, at one /mission request per few seconds per process, not one per tick.
+MISSION_TTL_S = 3.0
+ALERTS_TTL_S = 2.0  # every chart of a page asks at once when its markers refresh
 
 
 class ApiUnavailable(Exception):
     """The API did not answer (refused, timed out, or a 5xx)."""
-
-
-class NotAvailableYet(Exception):
-    """The endpoint does not exist (404): a feature the backend has not shipped yet."""
 
 
 _local = threading.local()
@@ -77,43 +78,36 @@ def request(method: str, path: str, **kwargs: Any) -> Any:
     if response.status_code == 401:
         session.ended()
         raise session.SessionExpired(path)
-    if _route_missing(response):
-        raise NotAvailableYet(path)
     response.raise_for_status()
     if response.headers.get("content-type", "").startswith("application/json"):
         return orjson.loads(response.content)
     return response.content
 
 
-def _route_missing(response: httpx.Response) -> bool:
-    # FastAPI's own "Not Found" means no such route; a 404 naming an unknown satellite or
-    # series is an answer from a route that exists.
-    if response.status_code not in (404, 405):
-        return False
-    try:
-        body = orjson.loads(response.content)
-        message = body.get("message") or body.get("detail")
-    except (orjson.JSONDecodeError, AttributeError):
-        return True
-    return message in ("Not Found", "Method Not Allowed")
-
-
 _mission: dict | None = None
+_mission_at = 0.0
 _mission_lock = threading.Lock()
 
 
 def mission() -> dict | None:
-    """The mission database, fetched once (as the first logged-in user) and cached; None
-    while the API is not up yet or nobody is logged in (the next call tries again)."""
-    global _mission
-    if _mission is None:
-        with _mission_lock:
-            if _mission is None:
-                try:
-                    _mission = request("GET", "/api/v1/mission")
-                except (ApiUnavailable, httpx.HTTPStatusError, NotAvailableYet,
-                        session.SessionExpired):
-                    return None
+    """The mission database with its effective limits, shared by every page and user and
+    fetched again once it is MISSION_TTL_S old. While a refresh is in flight or the API is
+    down the copy in hand serves; None until a first fetch succeeds."""
+    global _mission, _mission_at
+    if _mission is not None and time.monotonic() - _mission_at < MISSION_TTL_S:
+        return _mission
+    # One refresh at a time: the other threads keep the copy they have (or, with none
+    # yet, wait for the first).
+    if not _mission_lock.acquire(blocking=_mission is None):
+        return _mission
+    try:
+        if _mission is None or time.monotonic() - _mission_at >= MISSION_TTL_S:
+            with contextlib.suppress(ApiUnavailable, httpx.HTTPStatusError,
+                                     session.SessionExpired):
+                _mission = request("GET", "/api/v1/mission")
+            _mission_at = time.monotonic()
+    finally:
+        _mission_lock.release()
     return _mission
 
 
@@ -142,15 +136,31 @@ def series(parameters: list[str], start: str, end: str = "now", satellite: str |
 
 
 def alerts(status: str = "active", satellite: str | None = None, station: str | None = None,
-           severity: str | None = None, limit: int = 200) -> dict:
-    """Alerts and their counts (an empty list until the backend serves /alerts)."""
+           severity: str | None = None, start: str | None = None, end: str | None = None,
+           limit: int = 200) -> dict:
+    """Alerts, newest first (with `start` or `end`, those open at some time in the range),
+    and the counts for the banner."""
     params = {"status": status, "limit": limit, "satellite": satellite, "station": station,
-              "severity": severity}
-    try:
-        return request("GET", "/api/v1/alerts",
-                       params={k: v for k, v in params.items() if v is not None})
-    except NotAvailableYet:
-        return {"alerts": [], "counts": {}, "unavailable": True}
+              "severity": severity, "start": start, "end": end}
+    return request("GET", "/api/v1/alerts",
+                   params={k: v for k, v in params.items() if v is not None})
+
+
+_alerts_cache: dict[str, tuple[float, list[dict]]] = {}
+
+
+def recent_alerts(start: str) -> list[dict]:
+    """Every alert open at some time since `start`, for chart markers: one answer shared
+    for ALERTS_TTL_S by the charts and browsers asking with the same `start`."""
+    now = time.monotonic()
+    cached = _alerts_cache.get(start)
+    if cached and now - cached[0] < ALERTS_TTL_S:
+        return cached[1]
+    found = alerts("all", start=start, limit=2000)["alerts"]
+    for key in [k for k, (t, _) in list(_alerts_cache.items()) if now - t >= ALERTS_TTL_S]:
+        _alerts_cache.pop(key, None)
+    _alerts_cache[start] = (now, found)
+    return found
 
 
 def acknowledge(alert_id: int | str, comment: str) -> None:
@@ -163,20 +173,10 @@ def shelve(alert_id: int | str, minutes: int, comment: str) -> None:
 
 
 def eclipses(start: str, end: str) -> list[dict]:
-    """Current and next eclipse per satellite; empty until the backend serves /eclipses."""
-    try:
-        body = request("GET", "/api/v1/eclipses", params={"start": start, "end": end})
-    except NotAvailableYet:
-        return []
-    if isinstance(body, dict):
-        body = body.get("eclipses", [])
-    return body if isinstance(body, list) else []
+    """Every satellite's eclipses overlapping [start, end)."""
+    return request("GET", "/api/v1/eclipses", params={"start": start, "end": end})["eclipses"]
 
 
-def export_csv(params: list[tuple[str, str]]) -> bytes | None:
-    """The CSV export for a replay selection; None until the backend serves /export."""
-    try:
-        body = request("GET", "/api/v1/export", params=params)
-    except NotAvailableYet:
-        return None
-    return body if isinstance(body, bytes) else orjson.dumps(body)
+def export_csv(params: list[tuple[str, str]]) -> bytes:
+    """The CSV export of one entity's series over a range."""
+    return request("GET", "/api/v1/export", params=params)

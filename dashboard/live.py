@@ -1,12 +1,18 @@
-"""The tick shared by live pages: one /latest request, a page-specific model, the banner."""
+"""The tick shared by live pages: one /latest request, a page-specific model, the banner;
+and the slow refresh that keeps limits text on the effective limits."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 
+import dash
+from dash import ALL, Output, State, callback
+from dash.exceptions import PreventUpdate
+
 from dashboard import api_client
 from dashboard.snapshot import Model, Snapshot
+from dashboard.widgets import ids, limits_text, slow_input
 
 Builder = Callable[[Snapshot, Model], None]
 
@@ -35,20 +41,50 @@ def banner_cells(snap: Snapshot, model: Model) -> None:
     s = snap.summary
     critical, warning = s.get("critical", 0), s.get("warning", 0)
     lock, stale = s.get("links_out_of_lock", 0), s.get("stale", 0)
-    alerts = (s.get("alerts") or {}).get("unacknowledged")
+    counts = s.get("alerts") or {}
+    alerts, critical_alerts = counts.get("unacknowledged"), counts.get("critical", 0)
     model.cell("banner|critical", f"✖ {critical} CRITICAL" if critical else "0 critical",
                "critical" if critical else None)
     model.cell("banner|warning", f"▲ {warning} WARNING" if warning else "0 warning",
                "warning" if warning else None)
     model.cell("banner|lock", f"⛓ {lock} LINK{'S' if lock != 1 else ''} OUT OF LOCK" if lock
                else "all links locked", "critical" if lock else None)
-    model.cell("banner|alerts", "" if alerts is None else
-               (f"◆ {alerts} UNACKNOWLEDGED ALERT{'S' if alerts != 1 else ''}" if alerts
-                else "no open alerts"),
-               "warning" if alerts else None)
+    model.cell("banner|alerts", *alerts_part(alerts, critical_alerts))
     model.cell("banner|stale", f"◌ {stale} stale" if stale else "", "stale" if stale else None)
     calm = not (critical or warning or lock or alerts)
     model.cell("banner|all", "● ALL NOMINAL" if calm else "", "nominal" if calm else None)
     # A visible heartbeat: the API's time of the answer this tick drew.
     stamp = (snap.at or snap.now)[11:19]
     model.cell("banner|asof", f"{'at' if snap.at else 'updated'} {stamp} UTC", None)
+
+
+def alerts_part(unacknowledged: int | None, critical: int) -> tuple[str, str | None]:
+    """The banner's unacknowledged alerts: critical in its own colour, symbol and words
+    when any of them is critical."""
+    if unacknowledged is None:
+        return "", None
+    if not unacknowledged:
+        return "no open alerts", None
+    text = f"{unacknowledged} UNACKNOWLEDGED ALERT{'S' if unacknowledged != 1 else ''}"
+    if critical:
+        return f"✖ {text} · {critical} CRITICAL", "critical"
+    return f"▲ {text}", "warning"
+
+
+def register_limits(page: str) -> None:
+    """Keep a page's limits text (widgets.param_row) on the effective limits, so that an
+    engineer's change shows within seconds without a reload; a slow-timer check against
+    the cached mission, which costs the API nothing."""
+
+    @callback(Output(ids("lim", page, ALL), "children"), slow_input(page),
+              State(ids("lim", page, ALL), "id"), State(ids("lim", page, ALL), "children"),
+              prevent_initial_call=True)
+    def refresh_limits(_: int, cells: list[dict], shown: list[str | None]) -> list:
+        mission = api_client.mission()
+        if mission is None:
+            raise PreventUpdate
+        params = mission["parameters"]
+        texts = [limits_text(params[c["key"].rsplit("|", 1)[-1]]) for c in cells]
+        if texts == shown:
+            raise PreventUpdate
+        return [t if t != s else dash.no_update for t, s in zip(texts, shown, strict=True)]

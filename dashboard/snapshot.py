@@ -82,17 +82,6 @@ class Model:
         return {"cells": self.cells, "times": self.times}
 
 
-def banner(snap: Snapshot | None) -> dict:
-    """Counts for the banner from /latest's summary (alerts once the backend adds them)."""
-    if snap is None:
-        return {}
-    s = snap.summary
-    alerts = s.get("alerts") or {}
-    return {"warning": s.get("warning", 0), "critical": s.get("critical", 0),
-            "stale": s.get("stale", 0), "lock": s.get("links_out_of_lock", 0),
-            "alerts": alerts.get("unacknowledged")}
-
-
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -15,6 +15,8 @@ from typing import Any
 from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 TICK_MS = 1000
+# Limits text and chart limit lines and alert markers: slow, and none of it in the tick.
+SLOW_MS = 3000
 # The words for each state; assets/live.js holds the same two maps for the ticks.
 BADGE = {"n": "", "w": "▲ WARN", "c": "✖ CRIT", "s": "◌ STALE", "u": ""}
 TILE_BADGE = {"n": "● OK", "w": "▲ WARNING", "c": "✖ CRITICAL", "s": "◌ STALE", "u": "— NO DATA"}
@@ -58,10 +60,11 @@ def value_cell(page: str, key: str, unit: str = "", size: str = "md") -> html.Di
 
 
 def param_row(page: str, key: str, label: str, unit: str, limits: str = "") -> html.Tr:
-    """A table row: name, live value with unit and state, the limits it is checked against."""
+    """A table row: name, live value with unit and state, the limits it is checked against
+    (kept current by live.register_limits)."""
     return html.Tr([html.Td(label, className="kz-label"),
                     html.Td(value_cell(page, key, unit)),
-                    html.Td(limits, className="kz-limits")])
+                    html.Td(limits, id=ids("lim", page, key), className="kz-limits")])
 
 
 def state_tile(page: str, key: str, title: str, body: list, href: str | None = None) -> html.Div:
@@ -100,9 +103,10 @@ def api_notice(page: str) -> html.Div:
 
 
 def live_frame(page: str, children: list, extra_class: str = "") -> html.Div:
-    """A live page: banner, API notice, the tick timer and the tick model store."""
+    """A live page: banner, API notice, the tick and slow timers, the tick model store."""
     return html.Div([banner(page), api_notice(page),
                      dcc.Interval(id=ids("tick", page, "t"), interval=TICK_MS),
+                     dcc.Interval(id=slow_id(page), interval=SLOW_MS),
                      dcc.Store(id=ids("model", page, "m")),
                      *children],
                     id=ids("frame", page, "f"), className=f"kz-frame {extra_class}")
@@ -112,16 +116,31 @@ def tick_input(page: str) -> Input:
     return Input(ids("tick", page, "t"), "n_intervals")
 
 
+def slow_id(page: str) -> str:
+    # A plain id, not an ids() dict: Dash fires a MATCH callback (each chart's) from a
+    # plain input, never from a dict one without wildcards.
+    return f"kz-slow-{page}"
+
+
+def slow_input(page: str) -> Input:
+    return Input(slow_id(page), "n_intervals")
+
+
 def model_output(page: str) -> Output:
     return Output(ids("model", page, "m"), "data")
 
 
-def strip_chart(page: str, key: str, height: int) -> dcc.Graph:
-    """A strip chart placeholder; the page fills its history once and ticks extend it."""
-    return dcc.Graph(id=ids("chart", page, key), className="kz-chart",
-                     style={"height": f"{height}px"},
-                     config={"displaylogo": False, "responsive": True,
-                             "modeBarButtonsToRemove": ["lasso2d", "select2d"]})
+def strip_chart(page: str, key: str, height: int, request: dict) -> html.Div:
+    """A strip chart placeholder with what to draw in it (`request`, the "chart-req"
+    store) and what it shows now (the "chart-drawn" store, for charts.live_update); the
+    page fills its history once, ticks extend it."""
+    return html.Div([
+        dcc.Graph(id=ids("chart", page, key), className="kz-chart",
+                  style={"height": f"{height}px"},
+                  config={"displaylogo": False, "responsive": True,
+                          "modeBarButtonsToRemove": ["lasso2d", "select2d"]}),
+        dcc.Store(id=ids("chart-req", page, key), data=request),
+        dcc.Store(id=ids("chart-drawn", page, key))])
 
 
 def register_live(page: str, charts: bool = False) -> None:

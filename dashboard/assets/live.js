@@ -5,7 +5,10 @@
   const BADGE = {n: "", w: "▲ WARN", c: "✖ CRIT", s: "◌ STALE", u: ""};
   const TILE_BADGE = {n: "● OK", w: "▲ WARNING", c: "✖ CRITICAL", s: "◌ STALE", u: "— NO DATA"};
   const STATE_CLASS = /\bkz-[nwcsup]\b/g;
-  const lastX = new WeakMap();  // figure -> last x per trace, so a sample is drawn once
+  // figure.data -> last x per trace, so a sample is drawn once. Keyed by the traces, not
+  // the figure: a Patch of the layout (limit lines, alert markers) makes a new figure
+  // object around the same traces, which must not forget what they hold.
+  const lastX = new WeakMap();
 
   function each(list, fn) {
     const nu = window.dash_clientside.no_update;
@@ -60,7 +63,7 @@
   // extendData redraws a whole figure, and a satellite page holds six of them (measured
   // with benchmarks/dashboard.py). Points are kept meanwhile, so none is lost.
   const EXTEND_EVERY = 5;
-  const pending = new WeakMap();  // figure -> {trace index: [xs, ys]} not drawn yet
+  const pending = new WeakMap();  // figure.data -> {trace index: [xs, ys]} not drawn yet
   let extendTicks = 0;
 
   function extend(model, figures) {
@@ -70,13 +73,13 @@
     const flush = (++extendTicks % EXTEND_EVERY) === 0;
     return figures.map(function (fig) {
       if (!fig || !fig.data || !fig.data.length) return nu;
-      let last = lastX.get(fig);
+      let last = lastX.get(fig.data);
       if (!last) {
         last = fig.data.map(function (t) { return t.x && t.x.length ? t.x[t.x.length - 1] : ""; });
-        lastX.set(fig, last);
-        pending.set(fig, {});
+        lastX.set(fig.data, last);
+        pending.set(fig.data, {});
       }
-      const held = pending.get(fig);
+      const held = pending.get(fig.data);
       fig.data.forEach(function (trace, i) {
         const meta = trace.meta;
         if (!meta) return;
@@ -94,7 +97,7 @@
         const i = Number(k);
         xs.push(held[k][0]); ys.push(held[k][1]); idx.push(i); maxp.push(fig.data[i].meta[1]);
       });
-      pending.set(fig, {});
+      pending.set(fig.data, {});
       if (!idx.length) return nu;
       return [{x: xs, y: ys}, idx, {x: maxp, y: maxp}];
     });

@@ -1,7 +1,6 @@
 """Alerts page (/alerts): the alert list with filters, acknowledge and shelve (offered to
 operators and engineers only; the API checks the role anyway), and a link from each alert
-into replay at its time. Built against the alerts contract; until the backend serves
-/api/v1/alerts the list says so quietly."""
+into replay at its time."""
 
 from __future__ import annotations
 
@@ -89,9 +88,6 @@ def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
         body = api_client.alerts(status, satellite or None, station or None, severity or None)
     except api_client.ApiUnavailable:
         return dash.no_update
-    if body.get("unavailable"):
-        return [html.Div("This API does not serve alerts yet; the list appears when it does.",
-                         className="kz-empty")]
     alerts = body.get("alerts", [])
     if not alerts:
         return [html.Div("No alerts match.", className="kz-empty")]
@@ -106,13 +102,13 @@ def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
 def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
     text, cls = SEVERITY.get(a.get("severity"), (str(a.get("severity", "")).upper(), "kz-u"))
     p = (mission or {}).get("parameters", {}).get(a.get("parameter"), {})
-    unit = p.get("unit", "")
-    value = pm.format_value(p, a.get("value")) if p else str(a.get("value"))
+    value = "—" if a.get("value") is None else (  # None: a stale alert, no sample at all
+        f"{pm.format_value(p, a['value']) if p else a['value']} {p.get('unit', '')}".strip())
     where = " · ".join(_name(mission, kind, a.get(kind)) for kind in ("satellite", "station")
                        if a.get(kind))
     query = {k: a[k] for k in ("satellite", "station", "parameter") if a.get(k)}
     query["at"] = a.get("raised", "")
-    acked = f"{a.get('acked_by') or ''} {(a.get('acked_at') or '')[11:19]}".strip()
+    acked = f"{a.get('acked_by') or ''} {_utc(a['acked_at'])[11:]}" if a.get("acked_at") else ""
     if a.get("ack_comment"):
         acked += f" — {a['ack_comment']}"
     if a.get("shelved_until"):
@@ -123,13 +119,18 @@ def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
         html.Button("Shelve", id={"kz": "shelve", "key": str(a["id"])}, className="kz-button")]
     return html.Tr([
         html.Td(html.Span(text, className=f"kz-badge-text {cls}")),
-        html.Td(where), html.Td(pm.label(p) if p else a.get("parameter", "")),
-        html.Td(f"{value} {unit}".strip()), html.Td(str(a.get("limit", ""))),
-        html.Td((a.get("raised") or "")[:19].replace("T", " ")),
+        html.Td(where), html.Td(pm.label(p) if p else a.get("parameter") or "all telemetry"),
+        html.Td(value), html.Td(a.get("limit") or ""),
+        html.Td(_utc(a.get("raised"))),
         html.Td(a.get("state", "")), html.Td(acked or "—"),
         html.Td([*buttons, dcc.Link("Replay ▸", href=f"/replay?{urlencode(query)}",
                                     className="kz-button")], className="kz-actions"),
     ], className=f"kz-alert-{a.get('severity', '')}")
+
+
+def _utc(t: str | None) -> str:
+    """'2026-11-25T10:00:01.250Z' -> '2026-11-25 10:00:01 UTC'."""
+    return f"{t[:19].replace('T', ' ')} UTC" if t else ""
 
 
 def _name(mission: dict | None, kind: str, ident: str) -> str:
@@ -153,8 +154,6 @@ def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: i
         else:
             api_client.shelve(alert_id, int(minutes), comment or "")
             done = f"Alert {alert_id} shelved for {minutes} min."
-    except api_client.NotAvailableYet:
-        done = "This API does not accept acknowledgements yet."
     except api_client.ApiUnavailable:
         done = "The API is unreachable; nothing was changed."
     except httpx.HTTPStatusError as exc:

@@ -433,8 +433,8 @@ def _zoom(relayout: dict | None) -> tuple[str, str] | bool | None:
           Input("rp-parameters", "value"), Input("rp-state", "data"),
           Input("rp-chart", "relayoutData"), State("rp-chart-meta", "data"))
 def chart(keys: list[str], state: dict, relayout: dict | None, meta: dict | None) -> tuple:
-    """The chosen series over the range; zooming fetches finer data for what is shown;
-    moving the cursor only moves its line."""
+    """The chosen series over the range with the alerts raised in it marked; zooming
+    fetches finer data for what is shown; moving the cursor only moves its line."""
     mission = api_client.mission()
     nothing = dash.no_update, dash.no_update, dash.no_update
     if mission is None:
@@ -462,9 +462,10 @@ def chart(keys: list[str], state: dict, relayout: dict | None, meta: dict | None
     try:
         history = charts.load_history([t for ts in traces_of.values() for t in ts], start,
                                       end, MAX_POINTS, resolution)
+        alerts = charts.alerts_between(start, end)
     except api_client.ApiUnavailable:
         return nothing
-    fig = charts.strip_figure(rows, traces_of, history, 0, x_range or (start, end))
+    fig = charts.strip_figure(rows, traces_of, history, 0, x_range or (start, end), alerts)
     fig["layout"]["uirevision"] = "/".join(span)
     fig["layout"]["shapes"].append({
         "type": "line", "xref": "x", "yref": "paper", "x0": state["cursor"],
@@ -523,8 +524,6 @@ def download(_: int, sat: str, keys: list[str], state: dict) -> tuple:
             params += [(k, v) for k, v in (("satellite", s), ("station", sta)) if v]
             params += [("parameter", p) for p in parameters]
             body = api_client.export_csv(params)
-            if body is None:
-                return dash.no_update, "CSV export is not served by this API yet."
             parts.append(body if not parts else body.split(b"\n", 1)[-1])
     except api_client.ApiUnavailable:
         return dash.no_update, "The API is unreachable."

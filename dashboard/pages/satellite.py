@@ -5,9 +5,10 @@ satellite's links."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dash
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, State, callback, ctx, html
 
 from backend.settings import get_settings
 from dashboard import api_client, charts, live, panels
@@ -19,6 +20,8 @@ from dashboard.widgets import (
     model_output,
     prefilled,
     register_live,
+    slow_id,
+    slow_input,
     state_tile,
     strip_chart,
     tick_input,
@@ -51,9 +54,8 @@ def _frame(mission: dict, satellite_id: str) -> html.Div:
                                 className="kz-alarms")]
         sections.append(html.Section([
             state_tile(PAGE, f"tile|{satellite_id}|{sub}", info["name"], body),
-            html.Div([strip_chart(PAGE, sub, charts.strip_height(len(rows))),
-                      dcc.Store(id=ids("chart-req", PAGE, sub),
-                                data={"satellite": satellite_id, "subsystem": sub})])
+            strip_chart(PAGE, sub, charts.strip_height(len(rows)),
+                        {"satellite": satellite_id, "subsystem": sub})
             if rows else html.Div(),
         ], id=sub, className="kz-subsystem"))
     sections.append(html.Section([
@@ -88,32 +90,47 @@ def fill_for(sat: str) -> live.Builder:
     return fill
 
 
-def subsystem_figure(mission: pm.Mission, sat: str, sub: str, start: str, end: str = "now",
-                     max_points: int = 1000, x_range: tuple[str, str] | None = None) -> dict:
-    """A subsystem's strip chart over [start, end), history from /series."""
+def subsystem_traces(mission: pm.Mission, sat: str, sub: str
+                     ) -> tuple[list[pm.ChartRow], dict[int, list[charts.Trace]]]:
+    """A subsystem's strips (by its effective limits) and the traces of each."""
     rows = pm.chart_rows(pm.parameters(mission, sub, sat))
     traces_of = {i: [charts.Trace(pm.series_key(sat, None, p["key"]),
                                   f"#{p['n']}" if p.get("template") else pm.label(p),
                                   sat, None, p["key"]) for p in row.params]
                  for i, row in enumerate(rows)}
-    history = charts.load_history([t for ts in traces_of.values() for t in ts], start, end,
-                                  max_points)
-    window = WINDOW.total_seconds()
-    return charts.strip_figure(rows, traces_of, history, window, x_range)
+    return rows, traces_of
 
 
-@callback(Output(ids("chart", PAGE, MATCH), "figure"), Input(ids("chart-req", PAGE, MATCH), "data"))
-def load_chart(req: dict) -> dict:
-    """Each chart's history, fetched once when the page opens; ticks extend it."""
+def subsystem_figure(mission: pm.Mission, sat: str, sub: str, start: str,
+                     alerts: Sequence[dict] = ()) -> dict:
+    """A subsystem's strip chart since `start`, history from /series."""
+    rows, traces_of = subsystem_traces(mission, sat, sub)
+    history = charts.load_history([t for ts in traces_of.values() for t in ts], start)
+    return charts.strip_figure(rows, traces_of, history, WINDOW.total_seconds(),
+                               alerts=alerts)
+
+
+@callback(Output(ids("chart", PAGE, MATCH), "figure"),
+          Output(ids("chart-drawn", PAGE, MATCH), "data"),
+          Input(ids("chart-req", PAGE, MATCH), "data"), slow_input(PAGE),
+          State(ids("chart-drawn", PAGE, MATCH), "data"))
+def load_chart(req: dict, _: int, drawn: dict | None) -> tuple:
+    """Each chart's history, fetched once when the page opens (ticks extend it); on the
+    slow timer its limit lines and alert markers follow the API's."""
     mission = api_client.mission()
     if not req or mission is None:
-        return dash.no_update
-    now = utc_now()
+        return dash.no_update, dash.no_update
+    sat, sub = req["satellite"], req["subsystem"]
+    start = format_time(utc_now() - WINDOW)
     try:
-        return subsystem_figure(mission, req["satellite"], req["subsystem"],
-                                format_time(now - WINDOW))
+        alerts = charts.alerts_between(start)
+        return charts.live_update(
+            drawn if ctx.triggered_id == slow_id(PAGE) else None,
+            *subsystem_traces(mission, sat, sub), alerts,
+            lambda: subsystem_figure(mission, sat, sub, start, alerts=alerts))
     except api_client.ApiUnavailable:
-        return dash.no_update
+        return dash.no_update, dash.no_update
 
 
 register_live(PAGE, charts=True)
+live.register_limits(PAGE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dash
-from dash import MATCH, Input, Output, callback, dcc, html
+from dash import MATCH, Input, Output, State, callback, ctx, dcc, html
 
 from backend.settings import get_settings
 from dashboard import api_client, charts, live, panels
@@ -20,6 +20,8 @@ from dashboard.widgets import (
     param_row,
     prefilled,
     register_live,
+    slow_id,
+    slow_input,
     state_tile,
     strip_chart,
     tick_input,
@@ -89,9 +91,7 @@ dash.register_page(__name__, path_template="/station/<station_id>", name="Statio
 
 
 def _chart(station: str, what: str, rows: int) -> html.Div:
-    return html.Div([strip_chart(PAGE, what, charts.strip_height(rows)),
-                     dcc.Store(id=ids("chart-req", PAGE, what),
-                               data={"station": station, "what": what})])
+    return strip_chart(PAGE, what, charts.strip_height(rows), {"station": station, "what": what})
 
 
 @callback(model_output(PAGE), tick_input(PAGE))
@@ -108,13 +108,16 @@ def fill(snap: live.Snapshot, model: live.Model) -> None:
                 model.series(snap, pm.series_key(sat, station, p["key"]))
 
 
-@callback(Output(ids("chart", PAGE, MATCH), "figure"), Input(ids("chart-req", PAGE, MATCH), "data"),
-          Input("st-compare", "value"))
-def load_chart(req: dict, compare: list[str]) -> dict:
-    """A chart's last hour for this station, and for the compared ones dotted."""
+@callback(Output(ids("chart", PAGE, MATCH), "figure"),
+          Output(ids("chart-drawn", PAGE, MATCH), "data"),
+          Input(ids("chart-req", PAGE, MATCH), "data"), Input("st-compare", "value"),
+          slow_input(PAGE), State(ids("chart-drawn", PAGE, MATCH), "data"))
+def load_chart(req: dict, compare: list[str], _: int, drawn: dict | None) -> tuple:
+    """A chart's last hour for this station, and for the compared ones dotted; on the slow
+    timer its limit lines and alert markers follow the API's."""
     mission = api_client.mission()
     if not req or mission is None:
-        return dash.no_update
+        return dash.no_update, dash.no_update
     station, what = req["station"], req["what"]
     sat = None if what == "equipment" else what
     params = _equipment(mission) if sat is None else pm.parameters(mission, "link")
@@ -125,13 +128,20 @@ def load_chart(req: dict, compare: list[str]) -> dict:
                                   compare=st != station)
                      for st in [station, *(compare or [])] for p in row.params]
                  for i, row in enumerate(rows)}
-    now = utc_now()
+    start = format_time(utc_now() - WINDOW)
+
+    def draw() -> dict:
+        history = charts.load_history([t for ts in traces_of.values() for t in ts], start)
+        return charts.strip_figure(rows, traces_of, history, WINDOW.total_seconds(),
+                                   alerts=alerts)
+
     try:
-        history = charts.load_history([t for ts in traces_of.values() for t in ts],
-                                      format_time(now - WINDOW))
+        alerts = charts.alerts_between(start)
+        return charts.live_update(drawn if ctx.triggered_id == slow_id(PAGE) else None,
+                                  rows, traces_of, alerts, draw)
     except api_client.ApiUnavailable:
-        return dash.no_update
-    return charts.strip_figure(rows, traces_of, history, WINDOW.total_seconds())
+        return dash.no_update, dash.no_update
 
 
 register_live(PAGE, charts=True)
+live.register_limits(PAGE)

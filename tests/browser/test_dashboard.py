@@ -172,3 +172,115 @@ def test_replay_plays_and_draws_panels_at_the_cursor(driver: object, live: Live)
     # The panels are drawn at the cursor: the banner says "at", not "updated".
     assert text_of(driver, "v", "replay", "banner|asof").startswith("at ")
     assert severe_logs(driver) == []
+
+
+CHART = """
+const e = document.getElementById(arguments[0]);
+const g = e && e.querySelector('.js-plotly-plot');
+if (!g || !g.layout || !g.data) return null;
+return {shapes: g.layout.shapes || [], annotations: g.layout.annotations || [],
+        x: g.data.map(t => Array.from(t.x || []))};
+"""
+
+
+def chart(driver: object, page: str, key: str) -> dict:
+    """The drawn figure's shapes, annotations and each trace's times (from Plotly itself)."""
+    return driver.execute_script(CHART, dash_id("chart", page, key)) or \
+        {"shapes": [], "annotations": [], "x": []}
+
+
+def limit_lines(driver: object, page: str, key: str, strip: str) -> list[float]:
+    """The limit lines drawn across the strip titled `strip`."""
+    drawn = chart(driver, page, key)
+    titles = [a["text"] for a in drawn["annotations"] if a.get("xref") == "paper"]
+    if strip not in titles:
+        return []
+    i = titles.index(strip)
+    axis = "y" if i == 0 else f"y{i + 1}"
+    return sorted(s["y0"] for s in drawn["shapes"]
+                  if s.get("xref") == "paper" and s.get("yref") == axis)
+
+
+def open_alert(live: Live, series: tuple, timeout: float = 10) -> dict:
+    """The open alert of a series, polled for until it is raised."""
+    sat, station, parameter = series
+    deadline = time.monotonic() + timeout
+    with live.stack.client() as c:
+        while True:
+            found = [a for a in c.get("/api/v1/alerts").json()["alerts"]
+                     if (a["satellite"], a["station"], a["parameter"]) == series]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"no alert for {sat} {station} {parameter}"
+            time.sleep(0.1)
+
+
+def test_limit_changed_through_the_api_shows_on_the_open_satellite_page(
+        driver: object, live: Live) -> None:
+    open_page(driver, live, "/satellite/kazsat-2")
+    key = "kazsat-2||bus_voltage"
+
+    def limits(d: object) -> str:
+        return " ".join(text_of(d, "lim", "satellite", key).split())
+
+    def lines(d: object) -> list[float]:
+        return limit_lines(d, "satellite", "power", "Bus voltage")
+
+    assert limits(driver) == "W 98.50…101.50 C 97.00…103.00"
+    until(driver, lambda d: lines(d) == [97.0, 98.5, 101.5, 103.0], 20,
+          "the bus voltage strip does not show its default limits")
+    new = {"warning": {"low": 98.0, "high": 102.0}, "critical": {"low": 96.5, "high": 103.5}}
+    with live.stack.client("engineer") as c:
+        try:
+            r = c.put("/api/v1/limits/bus_voltage", json=new)
+            assert r.status_code == 200, r.text
+            changed = time.monotonic()
+            # No reload: the open page follows the effective limits by itself.
+            until(driver, lambda d: limits(d) == "W 98.00…102.00 C 96.50…103.50", 15,
+                  "the limits text did not follow")
+            until(driver, lambda d: lines(d) == [96.5, 98.0, 102.0, 103.5], 15,
+                  "the chart's limit lines did not follow")
+            print(f"new limits shown {time.monotonic() - changed:.1f} s after the change")
+            save_screenshot(driver, "satellite-limits-changed")
+        finally:
+            assert c.delete("/api/v1/limits/bus_voltage").status_code == 200
+    until(driver, lambda d: limits(d) == "W 98.50…101.50 C 97.00…103.00", 15,
+          "the default limits did not come back")
+    assert severe_logs(driver) == []
+
+
+def test_breach_is_marked_on_the_strip_chart_and_in_replay(driver: object, live: Live) -> None:
+    open_page(driver, live, "/satellite/kazsat-2")
+    until(driver, lambda d: chart(d, "satellite", "power")["x"], 20, "the chart never drew")
+    series = ("kazsat-2", None, "bus_voltage")
+    live.feeder.breach(series, 102.2)  # over the warning high (101.5), under critical (103)
+    try:
+        alert = open_alert(live, series)
+        name = f"alert {alert['id']}"
+        until(driver, lambda d: name in [s.get("name") for s in
+                                         chart(d, "satellite", "power")["shapes"]], 15,
+              "no marker for the alert on the power chart")
+        drawn = chart(driver, "satellite", "power")
+        marker = next(s for s in drawn["shapes"] if s.get("name") == name)
+        assert marker["x0"] == alert["raised"] and marker["line"]["color"] == "#f5a623"
+        note = next(a for a in drawn["annotations"] if a.get("name") == name)
+        assert note["text"] == "▲" and note["hovertext"].startswith("WARNING alert")
+        # The marker came as a patch of the layout: the traces keep extending, each
+        # sample once.
+        last = max(xs[-1] for xs in drawn["x"] if xs)
+        until(driver, lambda d: max(xs[-1] for xs in chart(d, "satellite", "power")["x"]
+                                    if xs) > last, 15, "the chart stopped extending")
+        for xs in chart(driver, "satellite", "power")["x"]:
+            assert xs == sorted(set(xs)), "a sample drawn twice"
+        save_screenshot(driver, "satellite-alert-marker")
+    finally:
+        live.feeder.overrides.pop(series)
+        live.feeder.breach(series, 100.0)
+    open_page(driver, live, f"/replay?satellite=kazsat-2&parameter=bus_voltage"
+                            f"&t={alert['raised']}")
+    until(driver, lambda d: name in [s.get("name") for s in d.execute_script(
+        "const g = document.querySelector('#rp-chart .js-plotly-plot');"
+        "return g && g.layout ? g.layout.shapes || [] : [];")], 15,
+        "no marker for the alert on the replay chart")
+    save_screenshot(driver, "replay-alert-marker")
+    assert severe_logs(driver) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import time
+import re
 import zlib
 from collections.abc import Iterator
 
@@ -15,7 +15,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.browser.conftest import PASSWORD, Live, save_screenshot, sign_in
-from tests.browser.test_dashboard import severe_logs, until
+from tests.browser.test_dashboard import class_of, open_alert, severe_logs, text_of, until
 
 pytestmark = pytest.mark.browser
 REFUSED = (" 400 (BAD REQUEST)", " 401 (UNAUTHORIZED)", " 429 (TOO MANY REQUESTS)")
@@ -33,17 +33,10 @@ def browser_log_checked(driver: object) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def alert_id(live: Live) -> int:
-    """KazSat-3's bus voltage held at 104 V (over its limit) through the API: an open alert."""
+    """KazSat-3's bus voltage held at 104 V (over its critical limit) through the API: an
+    open critical alert."""
     live.feeder.breach(("kazsat-3", None, "bus_voltage"), 104.0)
-    deadline = time.monotonic() + 10
-    with live.stack.client() as c:
-        while True:
-            found = [a["id"] for a in c.get("/api/v1/alerts").json()["alerts"]
-                     if a["parameter"] == "bus_voltage" and a["satellite"] == "kazsat-3"]
-            if found:
-                return found[0]
-            assert time.monotonic() < deadline, "no alert for the breach"
-            time.sleep(0.1)
+    return open_alert(live, ("kazsat-3", None, "bus_voltage"))["id"]
 
 
 def api_token_in_cookie(driver: object) -> str:
@@ -103,22 +96,47 @@ def test_viewer_sees_no_acknowledge_and_the_api_refuses_a_forged_one(
     assert not severe_logs(driver)
 
 
-def test_operator_acknowledges_an_alert(driver: object, live: Live, alert_id: int) -> None:
+def unacknowledged(driver: object) -> int:
+    """The banner's count of unacknowledged alerts, read from its text."""
+    text = text_of(driver, "v", "alerts", "banner|alerts")
+    found = re.search(r"(\d+) UNACKNOWLEDGED", text)
+    return int(found.group(1)) if found else 0
+
+
+def test_operator_sees_an_alert_in_the_banner_acknowledges_it_and_the_count_falls(
+        driver: object, live: Live, alert_id: int) -> None:
     sign_in(driver, live.stack, "operator")
     driver.get(live.stack.dashboard_url + "/alerts")
-    until(driver, lambda d: d.find_elements(By.ID, "kz-user-role"), 20, "no header")
+    until(driver, lambda d: "UNACKNOWLEDGED" in text_of(d, "v", "alerts", "banner|alerts"), 20,
+          "the banner shows no unacknowledged alerts")
     assert driver.find_element(By.ID, "kz-user-role").text.lower() == "operator"
-    key = json.dumps({"key": str(alert_id), "kz": "ack"}, separators=(",", ":"))
-    button = until(driver, lambda d: d.execute_script(
-        "return document.getElementById(arguments[0]);", key), 20,
-        "no acknowledge button for the operator")
-    driver.find_element(By.ID, "al-comment").send_keys("bus regulator switched to B")
-    save_screenshot(driver, "alerts-operator")
-    button.click()
-    until(driver, lambda d: "acknowledged" in d.find_element(By.ID, "al-result").text, 10,
-          "no confirmation")
+    before = unacknowledged(driver)  # the fixture's critical alert on KazSat-3, at least
+    series = ("kazsat-2", None, "bus_voltage")
+    live.feeder.breach(series, 102.2)  # a warning: over 101.5, under the critical 103
+    try:
+        until(driver, lambda d: unacknowledged(d) == before + 1, 10,
+              "the new alert never showed in the banner")
+        # A critical one is among them: the banner says so in words and colour.
+        part = class_of(driver, "vc", "alerts", "banner|alerts")
+        assert "kz-c" in part and "CRITICAL" in text_of(driver, "v", "alerts", "banner|alerts")
+        new_id = open_alert(live, series)["id"]
+        key = json.dumps({"key": str(new_id), "kz": "ack"}, separators=(",", ":"))
+        button = until(driver, lambda d: d.execute_script(
+            "return document.getElementById(arguments[0]);", key), 20,
+            "no acknowledge button for the operator")
+        driver.find_element(By.ID, "al-comment").send_keys("bus regulator switched to B")
+        save_screenshot(driver, "alerts-operator")
+        button.click()
+        until(driver, lambda d: "acknowledged" in d.find_element(By.ID, "al-result").text, 10,
+              "no confirmation")
+        until(driver, lambda d: unacknowledged(d) == before, 10,
+              "the banner's count did not fall")
+        save_screenshot(driver, "alerts-acknowledged")
+    finally:
+        live.feeder.overrides.pop(series)
+        live.feeder.breach(series, 100.0)
     with live.stack.client() as c:
-        a = c.get(f"/api/v1/alerts/{alert_id}").json()
+        a = c.get(f"/api/v1/alerts/{new_id}").json()
     assert a["acked_by"] == "operator" and a["ack_comment"] == "bus regulator switched to B"
     assert not severe_logs(driver)
 
