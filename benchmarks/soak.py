@@ -117,6 +117,11 @@ def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3) -> None
     print(f"  backend RSS start {rss0:.0f} MB  end {rss1:.0f} MB  ({growth:+.1f} %)"
           f"  min {min(rss_track):.0f}  max {max(rss_track):.0f}  median "
           f"{statistics.median(rss_track):.0f}")
+    p95 = np.percentile(lat, 95)
+    print(f"  targets: memory flat within 10 % {'met' if abs(growth) <= 10 else 'MISSED'}; "
+          f"p95 under 100 ms {'met' if p95 < 100 else 'MISSED'}")
+    if errors:
+        raise SystemExit(f"soak: the API answered {len(errors)} requests with an error")
 
 
 if __name__ == "__main__":

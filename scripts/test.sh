@@ -28,4 +28,9 @@ fi
 export KAZSAT_TEST_POSTGRES_URL=${KAZSAT_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
 
 .venv/bin/ruff check .
+# In CI, a short soak first (issue: an hour by hand, a few minutes in CI): it prints its
+# figures and fails only if a part stops or the API errs; pytest's summary stays the last line.
+if [ "${CI:-}" = "true" ]; then
+  .venv/bin/python benchmarks/soak.py --minutes "${KAZSAT_SOAK_MINUTES:-2}"
+fi
 exec .venv/bin/pytest "$@"
