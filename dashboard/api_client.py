@@ -25,6 +25,8 @@ LATEST_TTL_S = 0.4  # browsers ticking in the same second share one /latest answ
 # seconds, at one /mission request per few seconds per process, not one per tick.
 MISSION_TTL_S = 3.0
 ALERTS_TTL_S = 2.0  # every chart of a page asks at once when its markers refresh
+# An export streams for as long as it takes; only a long silence between chunks is a failure.
+STREAM_TIMEOUT = httpx.Timeout(60.0, connect=1.0)
 
 
 class ApiUnavailable(Exception):
@@ -71,6 +73,36 @@ def request(method: str, path: str, **kwargs: Any) -> Any:
     except httpx.HTTPError as exc:
         _mark(up=False)
         raise ApiUnavailable(str(exc)) from exc
+    _check(path, response)
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return orjson.loads(response.content)
+    return response.content
+
+
+def stream(path: str, params: list[tuple[str, str]]) -> httpx.Response:
+    """GET `path` as the logged-in user, its body left unread for the caller to pass on a
+    chunk at a time (`iter_bytes`) and then close: an export of a year is never held here.
+    Raises as `request` does; on a refusal the (small) body is read, for its message."""
+    token = session.token()
+    if not token:
+        raise session.SessionExpired(path)
+    client = _client()
+    sent = client.build_request("GET", path, params=params, timeout=STREAM_TIMEOUT,
+                                headers={"Authorization": f"Token {token}"})
+    try:
+        response = client.send(sent, stream=True)
+        if response.is_error:
+            response.read()
+            response.close()
+    except httpx.HTTPError as exc:
+        _mark(up=False)
+        raise ApiUnavailable(str(exc)) from exc
+    _check(path, response)
+    return response
+
+
+def _check(path: str, response: httpx.Response) -> None:
+    """Note whether the API answered; raise for a refusal (401: the session ended)."""
     if response.status_code >= 500:
         _mark(up=False)
         raise ApiUnavailable(f"{path}: HTTP {response.status_code}")
@@ -79,9 +111,6 @@ def request(method: str, path: str, **kwargs: Any) -> Any:
         session.ended()
         raise session.SessionExpired(path)
     response.raise_for_status()
-    if response.headers.get("content-type", "").startswith("application/json"):
-        return orjson.loads(response.content)
-    return response.content
 
 
 _mission: dict | None = None
@@ -175,8 +204,3 @@ def shelve(alert_id: int | str, minutes: int, comment: str) -> None:
 def eclipses(start: str, end: str) -> list[dict]:
     """Every satellite's eclipses overlapping [start, end)."""
     return request("GET", "/api/v1/eclipses", params={"start": start, "end": end})["eclipses"]
-
-
-def export_csv(params: list[tuple[str, str]]) -> bytes:
-    """The CSV export of one entity's series over a range."""
-    return request("GET", "/api/v1/export", params=params)

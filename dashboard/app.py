@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 import dash
 import httpx
+import waitress
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html
 
 from backend.settings import get_settings
-from dashboard import api_client, session
+from dashboard import api_client, download, session
 
 log = logging.getLogger(__name__)
+# Threads serve requests (waitress queues the rest): each open page has a tick and a few
+# callbacks in flight at once, and a download holds its thread while it streams. Sixteen
+# keep three browsers polling every second and a download or two from queueing.
+THREADS = 16
 
 
 def nav_links(mission: dict | None) -> list[tuple[str, str]]:
@@ -65,19 +72,29 @@ def create_app() -> Dash:
                             Output({"kz": "nav", "key": ALL}, "className"),
                             Input("kz-url", "pathname"),
                             State({"kz": "nav", "key": ALL}, "href"))
+    download.install(app.server)
     session.install(app)
     return app
 
 
 def run(host: str, port: int) -> None:
-    """Serve the dashboard; the mission is fetched from the API now, or at the first page
-    load once the API answers."""
-    # Per-request logs of the HTTP client and the web server would drown the useful ones.
-    for name in ("httpx", "werkzeug"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Serve the dashboard with waitress until SIGINT or SIGTERM; the mission is fetched
+    from the API now, or at the first page load once the API answers."""
+    # Per-request logs of the HTTP client would drown the useful ones.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    api_url = get_settings().api_url
     try:
-        httpx.get(f"{get_settings().api_url.rstrip('/')}/healthz", timeout=2).raise_for_status()
+        httpx.get(f"{api_url.rstrip('/')}/healthz", timeout=2).raise_for_status()
     except httpx.HTTPError:
-        log.warning("API at %s not answering yet; pages will wait for it",
-                    get_settings().api_url)
-    create_app().run(host=host, port=port, debug=False)
+        log.warning("API at %s not answering yet; pages will wait for it", api_url)
+    server = waitress.create_server(create_app().server, host=host, port=port,
+                                    threads=THREADS, ident="kazsat-dashboard")
+    # SIGTERM (docker stop, systemd) ends it as Ctrl-C does: waitress stops on either
+    # exception, finishing the requests in hand for a few seconds.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log.info("dashboard on http://%s:%d (%d threads), API at %s", host, port, THREADS, api_url)
+    try:
+        server.run()
+    finally:
+        server.close()
+    log.info("dashboard stopped")

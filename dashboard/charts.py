@@ -1,5 +1,6 @@
 """Strip-chart figures: stacked strips sharing one UTC time axis, limits drawn as lines,
-alerts marked at their raise time.
+alerts marked at their raise time, and bucketed history drawn as its mean inside its min-max
+envelope.
 
 Each trace carries meta = [series key, max points] so the browser can extend it from the
 tick model (assets/live.js) without the server redrawing the figure. Limit lines and alert
@@ -44,10 +45,11 @@ class Trace:
 
 def load_history(traces: list[Trace], start: str, end: str = "now", max_points: int = 1000,
                  resolution: dict[str, tuple[str, float | None]] | None = None,
+                 bands: dict[str, tuple[list, list]] | None = None,
                  ) -> dict[str, tuple[list, list]]:
     """Times and values per trace key: raw samples, or bucket means when the range is long
     (`resolution`, when given, receives per key ('samples', None) or the API's
-    resolution and bucket width).
+    resolution and bucket width; `bands`, when given, each bucketed key's (min, max)).
     Requests group by entity, 20 parameters at a time (the API's cap)."""
     groups: dict[tuple, list[str]] = {}
     for t in traces:
@@ -61,6 +63,8 @@ def load_history(traces: list[Trace], start: str, end: str = "now", max_points: 
                 values = s.get("value") if "value" in s else s.get("mean")
                 key = pm.series_key(s["satellite"], s["station"], s["parameter"])
                 out[key] = (s["time"], values)
+                if bands is not None and "value" not in s:
+                    bands[key] = (s["min"], s["max"])
                 if resolution is not None:
                     resolution[key] = ("samples", None) if "value" in s \
                         else (s.get("resolution", ""), s.get("bucket_s"))
@@ -69,10 +73,12 @@ def load_history(traces: list[Trace], start: str, end: str = "now", max_points: 
 
 def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
                  history: dict[str, tuple[list, list]], window_s: float,
-                 x_range: tuple[str, str] | None = None, alerts: Sequence[dict] = ()) -> dict:
+                 x_range: tuple[str, str] | None = None, alerts: Sequence[dict] = (),
+                 bands: dict[str, tuple[list, list]] | None = None) -> dict:
     """A figure with one strip per row, the row's warning and critical limits as lines, a
     marker at each of `alerts` raised on one of its traces, and its traces; `window_s`
-    bounds how many live points each trace keeps."""
+    bounds how many live points each trace keeps. A trace with (min, max) in `bands` has
+    that envelope behind its line: a bucket's mean hides a spike, its max does not."""
     layout: dict = {
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
         "font": {"color": TEXT, "size": 13, "family": "Inter, Segoe UI, Roboto, sans-serif"},
@@ -96,6 +102,9 @@ def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
             times, values = history.get(tr.key, ([], []))
             p = next(p for p in row.params if p["key"] == tr.parameter)
             keep = max(10, math.ceil(window_s / p["period_s"]) + 5)
+            if bands and tr.key in bands:
+                data += envelope(tr, times, *bands[tr.key], axis, row.unit,
+                                 COLOURS[j % len(COLOURS)])
             data.append({
                 "type": "scattergl" if len(times) > 2000 else "scatter", "mode": "lines",
                 "x": list(times), "y": list(values), "name": tr.name, "yaxis": axis,
@@ -104,6 +113,21 @@ def strip_figure(rows: list[pm.ChartRow], traces_of: dict[int, list[Trace]],
                     "dash": "dot" if tr.compare else "solid"},
                 "hovertemplate": f"%{{y}} {row.unit}<extra>{tr.name}</extra>"})
     return {"data": data, "layout": layout}
+
+
+def envelope(tr: Trace, times: list, low: list, high: list, axis: str, unit: str,
+             colour: str) -> list[dict]:
+    """The min-max band of a bucketed trace: its min line, then its max line filled down
+    to it ('tonexty'). No meta: the live charts' extension (assets/live.js) leaves them be."""
+    red, green, blue = (int(colour[k:k + 2], 16) for k in (1, 3, 5))
+    common = {"type": "scatter", "mode": "lines", "x": list(times), "yaxis": axis,
+              "line": {"width": 0.5, "color": f"rgba({red},{green},{blue},0.45)"}}
+    return [
+        {**common, "y": list(low), "name": f"{tr.name} min",
+         "hovertemplate": f"min %{{y}} {unit}<extra></extra>"},
+        {**common, "y": list(high), "name": f"{tr.name} max", "fill": "tonexty",
+         "fillcolor": f"rgba({red},{green},{blue},0.22)",
+         "hovertemplate": f"max %{{y}} {unit}<extra></extra>"}]
 
 
 def _axis(i: int) -> str:

@@ -134,6 +134,15 @@ def _message(text: str, kind: str = "error") -> Markup:
                   "role='alert'>{text}</p>").format(kind=kind, text=text) if text else Markup("")
 
 
+def notice_page(title: str, message: str, back: str, status: int) -> Response:
+    """A plain page saying why something was refused, with a link back (the export route's
+    answer when the API refuses: readable, not a stack trace or a JSON body)."""
+    body = Markup("<h1>{title}</h1>{msg}<p class='kz-login-note'><a href='{back}' "
+                  "id='notice-back'>Back</a></p>").format(title=title, msg=_message(message),
+                                                          back=back)
+    return _page(title, body, status)
+
+
 def login_page(message: str = "", kind: str = "error", name: str = "",
                status: int = 200) -> Response:
     form = Markup(

@@ -117,7 +117,20 @@
     });
   }
 
+  // The replay page's download link (dashboard/download.py) from its choices. Built here:
+  // the replay state changes at every step of playback, and the link needs no server.
+  function exportHref(keys, state, resolution, format) {
+    if (!keys || !keys.length || !state) return [null, "kz-button kz-download kz-off"];
+    const q = new URLSearchParams();
+    keys.forEach(function (k) { q.append("series", k); });
+    q.append("start", state.start);
+    q.append("end", state.end);
+    q.append("resolution", resolution || "raw");
+    q.append("format", format || "csv");
+    return ["/download/export?" + q.toString(), "kz-button kz-download"];
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {render: render, extend: extend, nav: nav, cells: cells},
+    kazsat: {render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
   });
 })();

@@ -114,8 +114,7 @@ def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
     if a.get("shelved_until"):
         acked += f" (shelved until {a['shelved_until'][11:16]} UTC)"
     buttons = [] if a.get("state") == "cleared" or not acts else [
-        html.Button("Acknowledge", id={"kz": "ack", "key": str(a["id"])}, className="kz-button",
-                    disabled=bool(a.get("acked_at"))),
+        ack_button(a),
         html.Button("Shelve", id={"kz": "shelve", "key": str(a["id"])}, className="kz-button")]
     return html.Tr([
         html.Td(html.Span(text, className=f"kz-badge-text {cls}")),
@@ -126,6 +125,15 @@ def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
         html.Td([*buttons, dcc.Link("Replay ▸", href=f"/replay?{urlencode(query)}",
                                     className="kz-button")], className="kz-actions"),
     ], className=f"kz-alert-{a.get('severity', '')}")
+
+
+def ack_button(a: dict) -> html.Button:
+    """Acknowledge, or, once done, a flat '✓ Acknowledged' that no one takes for a button
+    still to press (disabled too: the callback ignores it anyway)."""
+    done = bool(a.get("acked_at"))
+    return html.Button("✓ Acknowledged" if done else "Acknowledge",
+                       id={"kz": "ack", "key": str(a["id"])}, disabled=done,
+                       className="kz-button kz-done" if done else "kz-button")
 
 
 def _utc(t: str | None) -> str:

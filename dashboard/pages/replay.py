@@ -1,7 +1,8 @@
 """Replay page (/replay): pick a satellite, parameters and a time range, then drag a cursor
 or play it at 1x-600x; the overview's panels and the satellite page's tables are drawn at
 the cursor from /latest?at=..., marked REPLAY beyond doubt. The chart fetches finer data
-from /series when zoomed; CSV comes from /api/v1/export.
+from /series when zoomed; the download streams /api/v1/export through the dashboard
+(dashboard/download.py).
 
 URL: /replay?satellite=&station=&parameter=&t=RFC3339 (alert emails; `at` also works, the
 alerts page links with it), and &start=&end= for a range."""
@@ -15,7 +16,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from backend.settings import get_settings
-from dashboard import api_client, charts, live, panels
+from dashboard import api_client, charts, download, live, panels
 from dashboard import parameters as pm
 from dashboard.snapshot import format_time, parse_time, utc_now
 from dashboard.widgets import (
@@ -112,8 +113,7 @@ def layout(satellite: str = "", station: str = "", parameter: str = "", t: str =
                          options=options_for(mission, sat, chosen),
                          placeholder="parameters to chart and export…",
                          style={"minWidth": "420px", "flex": "1"}),
-            html.Button("Download CSV", id="rp-csv", className="kz-button"),
-            dcc.Download(id="rp-download"),
+            export_controls(),
         ], className="kz-controls"),
         html.Div([
             html.Label(["from ", dcc.Input(id="rp-start", type="text", debounce=True,
@@ -138,7 +138,6 @@ def layout(satellite: str = "", station: str = "", parameter: str = "", t: str =
                                 max=_span(state), marks=None, updatemode="mouseup",
                                 allow_direct_input=False),
                      style={"flex": "1", "minWidth": "500px"}),
-            html.Span("", id="rp-status", className="kz-sub"),
         ], className="kz-controls"),
         dcc.Store(id="rp-state", data=state),
         dcc.Store(id="rp-eclipses"),
@@ -459,13 +458,15 @@ def chart(keys: list[str], state: dict, relayout: dict | None, meta: dict | None
         start, end = x_range = tuple(meta["zoom"])  # new parameters: keep the zoom
     rows, traces_of = traces_for(mission, keys)
     resolution: dict[str, tuple[str, float | None]] = {}
+    bands: dict[str, tuple[list, list]] = {}
     try:
         history = charts.load_history([t for ts in traces_of.values() for t in ts], start,
-                                      end, MAX_POINTS, resolution)
+                                      end, MAX_POINTS, resolution, bands)
         alerts = charts.alerts_between(start, end)
     except api_client.ApiUnavailable:
         return nothing
-    fig = charts.strip_figure(rows, traces_of, history, 0, x_range or (start, end), alerts)
+    fig = charts.strip_figure(rows, traces_of, history, 0, x_range or (start, end), alerts,
+                              bands)
     fig["layout"]["uirevision"] = "/".join(span)
     fig["layout"]["shapes"].append({
         "type": "line", "xref": "x", "yref": "paper", "x0": state["cursor"],
@@ -475,7 +476,8 @@ def chart(keys: list[str], state: dict, relayout: dict | None, meta: dict | None
 
 
 def resolution_text(resolution: dict, start: str, end: str, zoomed: bool) -> str:
-    """What the chart shows: raw samples or bucket means of which width."""
+    """What the chart shows: raw samples, or buckets (mean line, min-max band) of which
+    width."""
     kinds = set(resolution.values())
     if not kinds:
         return "no parameters chosen"
@@ -484,7 +486,7 @@ def resolution_text(resolution: dict, start: str, end: str, zoomed: bool) -> str
         what = "raw samples"
     else:
         widths = sorted({b for r, b in kinds if r != "samples" and b})
-        what = "means of " + ", ".join(_duration(b) for b in widths) + " buckets"
+        what = "mean and min–max of " + ", ".join(_duration(b) for b in widths) + " buckets"
     return f"{shown} · {what}{' · zoomed (double-click to show the whole range)' if zoomed else ''}"
 
 
@@ -501,34 +503,31 @@ def _iso(value: str) -> str:
     return text if text.endswith("Z") else text + "Z"
 
 
-# ---- CSV ------------------------------------------------------------------------------
+# ---- export ---------------------------------------------------------------------------
 
 
-@callback(Output("rp-download", "data"), Output("rp-status", "children"),
-          Input("rp-csv", "n_clicks"), State("rp-satellite", "value"),
-          State("rp-parameters", "value"), State("rp-state", "data"),
-          prevent_initial_call=True)
-def download(_: int, sat: str, keys: list[str], state: dict) -> tuple:
-    """The chosen series' raw samples over the range as one CSV (one export request per
-    satellite, link or station, their rows after one header)."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for key in keys or []:
-        s, sta, parameter = key.split("|")
-        groups.setdefault((s, sta), []).append(parameter)
-    if not groups:
-        return dash.no_update, "Choose a parameter to export."
-    parts = []
-    try:
-        for (s, sta), parameters in groups.items():
-            params = [("start", state["start"]), ("end", state["end"])]
-            params += [(k, v) for k, v in (("satellite", s), ("station", sta)) if v]
-            params += [("parameter", p) for p in parameters]
-            body = api_client.export_csv(params)
-            parts.append(body if not parts else body.split(b"\n", 1)[-1])
-    except api_client.ApiUnavailable:
-        return dash.no_update, "The API is unreachable."
-    name = f"kazsat_{sat}_{state['start'][:19]}_{state['end'][:19]}.csv".replace(":", "")
-    return dcc.send_bytes(b"".join(parts), name), ""
+def export_controls() -> html.Div:
+    """Resolution and format of the download, and the link itself: a plain link to the
+    dashboard's streaming route (dashboard/download.py), its query kept in step with the
+    page's choices in the browser (assets/live.js: exportHref), not by a server round trip
+    at every step of playback."""
+    def choice(id_: str, options: dict[str, str], width: str) -> dcc.Dropdown:
+        return dcc.Dropdown(id=id_, value=next(iter(options)), clearable=False,
+                            searchable=False, style={"width": width},
+                            options=[{"label": v, "value": k} for k, v in options.items()])
+
+    return html.Div([
+        html.Label("export"), choice("rp-export-resolution", download.RESOLUTIONS, "150px"),
+        html.Label("as"), choice("rp-export-format", download.FORMATS, "110px"),
+        html.A("⤓ Download", id="rp-download", className="kz-button kz-download")],
+        className="kz-export")
+
+
+dash.clientside_callback(dash.ClientsideFunction("kazsat", "exportHref"),
+                         Output("rp-download", "href"), Output("rp-download", "className"),
+                         Input("rp-parameters", "value"), Input("rp-state", "data"),
+                         Input("rp-export-resolution", "value"),
+                         Input("rp-export-format", "value"))
 
 
 register_live(PAGE)

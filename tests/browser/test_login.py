@@ -103,6 +103,15 @@ def unacknowledged(driver: object) -> int:
     return int(found.group(1)) if found else 0
 
 
+def button_look(driver: object, dom_id: str) -> list:
+    """[text, disabled, border style, text colour, background] of a button as drawn."""
+    return driver.execute_script(
+        "const b = document.getElementById(arguments[0]); if (!b) return ['', false];"
+        "const c = getComputedStyle(b);"
+        "return [b.textContent, b.disabled, c.borderTopStyle, c.color, c.backgroundColor];",
+        dom_id)
+
+
 def test_operator_sees_an_alert_in_the_banner_acknowledges_it_and_the_count_falls(
         driver: object, live: Live, alert_id: int) -> None:
     sign_in(driver, live.stack, "operator")
@@ -131,6 +140,14 @@ def test_operator_sees_an_alert_in_the_banner_acknowledges_it_and_the_count_fall
               "no confirmation")
         until(driver, lambda d: unacknowledged(d) == before, 10,
               "the banner's count did not fall")
+        # Its button now says so and looks done: flat and dashed, beside the fixture
+        # alert's Acknowledge still to press.
+        other = json.dumps({"key": str(alert_id), "kz": "ack"}, separators=(",", ":"))
+        until(driver, lambda d: button_look(d, key)[0] == "✓ Acknowledged", 10,
+              f"the acknowledged button reads {button_look(driver, key)[0]!r}")
+        done, active = button_look(driver, key), button_look(driver, other)
+        assert done[1] and active == ["Acknowledge", False, "solid", active[3], active[4]]
+        assert done[2] == "dashed" and done[3] != active[3] and done[4] != active[4]
         save_screenshot(driver, "alerts-acknowledged")
     finally:
         live.feeder.overrides.pop(series)

@@ -1,6 +1,8 @@
 """Replay in a real browser over history written through the API first: an hour of 1 Hz
-bus voltage (and a link's Eb/N0) that ramps, so the panels differ at every cursor time.
-Plays an hour at 600x, downloads a CSV, opens an alert email's replay link, zooms."""
+bus voltage (and a link's Eb/N0) that ramps, so the panels differ at every cursor time, with
+one spike and one dip a bucket's mean would hide. Plays an hour at 600x, downloads CSV (raw
+and a rollup) and Parquet through the dashboard, opens an alert email's replay link, zooms,
+and draws the min-max envelope when zoomed out."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import httpx
+import pyarrow.parquet as pq
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -27,9 +31,14 @@ VOLT = ("kazsat-2", None, "bus_voltage")
 EBN0 = ("kazsat-2", "akkol", "ebn0_db")
 
 
+# One-second excursions, inside every limit, off the cursor's 600x steps (multiples of 600).
+SPIKE, SPIKE_V = 1234, 101.4
+DIP, DIP_V = 2345, 98.6
+
+
 def volts(i: int) -> float:
-    """Bus voltage i seconds into the hour: 99 V rising to 101 V, inside every limit."""
-    return 99.0 + 2.0 * i / SAMPLES
+    """Bus voltage i seconds into the hour: 99 V rising to 101 V, but for the spike and dip."""
+    return {SPIKE: SPIKE_V, DIP: DIP_V}.get(i, 99.0 + 2.0 * i / SAMPLES)
 
 
 def ebn0(i: int) -> float:
@@ -86,9 +95,17 @@ def open_replay(driver: object, live: Live, query: str) -> None:
 
 
 def chart_points(driver: object) -> list[int]:
+    """Points of each series' line (traces with meta; an envelope's band has none)."""
     return driver.execute_script(
         "const g = document.querySelector('#rp-chart .js-plotly-plot');"
-        "return g && g.data ? g.data.map(t => (t.x || []).length) : [];")
+        "return g && g.data ? g.data.filter(t => t.meta).map(t => (t.x || []).length) : [];")
+
+
+def chart_traces(driver: object) -> list[dict]:
+    return driver.execute_script(
+        "const g = document.querySelector('#rp-chart .js-plotly-plot');"
+        "return g && g.data ? g.data.map(t => ({name: t.name, meta: t.meta || null,"
+        " fill: t.fill || '', x: Array.from(t.x || []), y: Array.from(t.y || [])})) : [];")
 
 
 def test_plays_an_hour_at_600x_and_the_panels_move(driver: object, live: Live,
@@ -118,27 +135,158 @@ def test_plays_an_hour_at_600x_and_the_panels_move(driver: object, live: Live,
     assert severe_logs(driver) == []
 
 
-def test_downloads_the_range_as_csv(driver: object, live: Live, history: History) -> None:
+def choose(driver: object, dropdown: str, label: str) -> None:
+    """Pick `label` in a Dash dropdown as a person would: open it, click the option."""
+    driver.find_element(By.ID, dropdown).click()
+    option = until(driver, lambda d: next((o for o in d.find_elements(
+        By.CSS_SELECTOR, "[role='option']") if o.text.strip() == label), None), 5,
+        f"{dropdown} offers no {label!r}")
+    option.click()
+    until(driver, lambda d: label in d.find_element(By.ID, dropdown).text, 5,
+          f"{dropdown} did not take {label!r}")
+
+
+def download(driver: object, ext: str, query: str) -> Path:
+    """Click the page's download link once its query holds `query`; the file it gives."""
     folder = Path(tempfile.mkdtemp(prefix="kazsat-download-"))
     driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                            {"behavior": "allow", "downloadPath": str(folder)})
+    link = driver.find_element(By.ID, "rp-download")
+    until(driver, lambda d: query in (link.get_attribute("href") or ""), 10,
+          f"the download link lacks {query!r}: {link.get_attribute('href')!r}")
+    link.click()
+
+    def arrived(_: object) -> Path | None:
+        done = [p for p in folder.glob(f"*.{ext}") if p.stat().st_size > 0]
+        return done[0] if done and not list(folder.glob("*.crdownload")) else None
+
+    return until(driver, arrived, 20, f"no .{ext} arrived in the download folder")
+
+
+def test_downloads_the_range_raw_and_as_a_rollup(driver: object, live: Live,
+                                                 history: History) -> None:
+    """Through the dashboard's streaming route, with the API's file name."""
     open_replay(driver, live, f"satellite=kazsat-2&parameter=bus_voltage&{history.range_query}")
     until(driver, lambda d: cell(d, "kazsat-2||bus_voltage") == "99.00", 15)
-    driver.find_element(By.ID, "rp-csv").click()
-
-    def downloaded(_: object) -> Path | None:
-        done = [p for p in folder.glob("*.csv") if p.stat().st_size > 0]
-        partial = list(folder.glob("*.crdownload"))
-        return done[0] if done and not partial else None
-
-    path = until(driver, downloaded, 20, "no CSV arrived in the download folder")
-    assert path.name.startswith("kazsat_kazsat-2_")
+    day = history.at(0)[:10]
+    path = download(driver, "csv", "resolution=raw&format=csv")
+    assert path.name == f"kazsat-kazsat-2-raw-{day}.csv"
     rows = list(csv.reader(io.StringIO(path.read_text())))
     assert rows[0] == ["time", "satellite", "station", "parameter", "value"]
     assert len(rows) == 1 + SAMPLES  # [start, end): every sample written, once
     assert rows[1][:4] == [history.at(0).replace("Z", ".000Z"), "kazsat-2", "", "bus_voltage"]
-    assert float(rows[1][4]) == pytest.approx(volts(0))
-    assert float(rows[-1][4]) == pytest.approx(volts(SAMPLES - 1))
+    assert [float(r[4]) for r in rows[1:]] == pytest.approx([volts(i) for i in range(SAMPLES)])
+
+    choose(driver, "rp-export-resolution", "1 min")
+    path = download(driver, "csv", "resolution=1m&format=csv")
+    assert path.name == f"kazsat-kazsat-2-1m-{day}.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert len(rows) == SAMPLES // 60
+    assert list(rows[0]) == ["time", "satellite", "station", "parameter", "min", "max", "mean",
+                             "count", "first", "last"]
+    for k, row in enumerate(rows):
+        minute = [volts(i) for i in range(60 * k, 60 * k + 60)]
+        assert row["time"] == history.at(60 * k).replace("Z", ".000Z")
+        assert int(row["count"]) == 60
+        assert float(row["min"]) == pytest.approx(min(minute))
+        assert float(row["max"]) == pytest.approx(max(minute))
+        assert float(row["mean"]) == pytest.approx(sum(minute) / 60)
+        assert float(row["first"]) == pytest.approx(minute[0])
+        assert float(row["last"]) == pytest.approx(minute[-1])
+    assert float(rows[SPIKE // 60]["max"]) == pytest.approx(SPIKE_V)
+
+    choose(driver, "rp-export-resolution", "raw samples")
+    choose(driver, "rp-export-format", "Parquet")
+    path = download(driver, "parquet", "resolution=raw&format=parquet")
+    table = pq.read_table(path)
+    assert table.num_rows == SAMPLES
+    assert table.column("value").to_pylist()[SPIKE] == pytest.approx(SPIKE_V)
+    save_screenshot(driver, "replay-download")
+    assert severe_logs(driver) == []
+
+    # A satellite's series and a link's, in one CSV: the second export's rows follow the
+    # first's under the one header (asked with the browser's own session cookie).
+    cookie = driver.get_cookie("kazsat_session")["value"]
+    with httpx.stream("GET", f"{live.stack.dashboard_url}/download/export", params=[
+            ("series", "kazsat-2||bus_voltage"), ("series", "kazsat-2|akkol|ebn0_db"),
+            ("start", history.at(0)), ("end", history.at(SAMPLES)), ("resolution", "raw"),
+            ("format", "csv")], cookies={"kazsat_session": cookie}, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(r.read().decode())))
+    assert rows[0] == ["time", "satellite", "station", "parameter", "value"]
+    assert len(rows) == 1 + 2 * SAMPLES
+    assert rows[SAMPLES + 1][1:4] == ["kazsat-2", "akkol", "ebn0_db"]
+    assert float(rows[SAMPLES + 1][4]) == pytest.approx(ebn0(0))
+
+
+def test_a_refused_export_reads_as_a_message(driver: object, live: Live,
+                                             history: History) -> None:
+    """The API's 400 and 404 come back as a page saying why, with a way back; without a
+    session the route sends to the login page like every other."""
+    url = f"{live.stack.dashboard_url}/download/export?resolution=raw"
+    cases = {f"series=kazsat-2||bus_voltage&start={history.at(60)}&end={history.at(0)}"
+             "&format=csv": (400, "The API refused the export: end must be after start."),
+             f"series=kazsat-2||no_such_thing&{history.range_query}&format=csv":
+             (404, "The API refused the export: no series kazsat-2/no_such_thing."),
+             f"series=kazsat-2||bus_voltage&series=kazsat-2|akkol|ebn0_db&{history.range_query}"
+             "&format=parquet": (400, "A Parquet export takes the parameters of one")}
+    for query, (status, message) in cases.items():
+        driver.get(f"{url}&{query}")
+        text = until(driver, lambda d: d.find_elements(By.ID, "login-message"), 10,
+                     f"no message for {query}")[0].text
+        assert text.startswith(message) and "Traceback" not in driver.page_source
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Export refused"
+        assert "/replay?" in driver.find_element(By.ID, "notice-back").get_attribute("href")
+        logged = severe_logs(driver)  # the browser logs the page's status as a failed load
+        assert all(f"status of {status}" in m for m in logged), logged
+    r = httpx.get(f"{url}&series=kazsat-2||bus_voltage&{history.range_query}")
+    assert r.status_code == 302 and r.headers["location"].startswith("/login?next=")
+
+
+def test_zoomed_out_chart_draws_the_min_max_envelope(driver: object, live: Live,
+                                                     history: History) -> None:
+    """A week around the hour: buckets many minutes wide, whose means flatten the spike and
+    the dip; the band behind the mean line still reaches both."""
+    week = f"start={history.at(SAMPLES - 7 * 86400)}&end={history.at(SAMPLES)}"
+    for query, name in ((week, "week"), (history.range_query, "hour")):
+        open_replay(driver, live, f"satellite=kazsat-2&parameter=bus_voltage&{query}")
+        until(driver, lambda d: "min–max" in shows(d) and len(chart_traces(d)) == 3, 15,
+              f"no envelope: {shows(driver)!r}")
+        low, high, mean = chart_traces(driver)
+        assert [low["meta"], high["meta"], mean["meta"][0]] == [None, None,
+                                                                "kazsat-2||bus_voltage"]
+        assert high["fill"] == "tonexty" and low["fill"] in ("", "none")  # band: max to min
+        assert low["x"] == high["x"] == mean["x"] and len(mean["x"]) > 1
+        # The bucket holding each excursion reaches it; no mean comes near.
+        peak = high["y"].index(max(high["y"]))
+        assert high["y"][peak] == pytest.approx(SPIKE_V)
+        assert _t(mean["x"][peak]) <= _t(history.at(SPIKE)) < _t(mean["x"][peak + 1])
+        trough = low["y"].index(min(low["y"]))
+        assert low["y"][trough] == pytest.approx(DIP_V)
+        assert _t(mean["x"][trough]) <= _t(history.at(DIP)) < _t(mean["x"][trough + 1])
+        assert max(mean["y"]) < 101.1 and min(mean["y"]) > 98.9
+        assert all(lo <= m <= hi for lo, m, hi in zip(low["y"], mean["y"], high["y"]))
+        save_screenshot(driver, f"replay-envelope-{name}")
+    # Zoomed in to raw samples: a plain line again, no band.
+    driver.execute_script(
+        "const g = document.querySelector('#rp-chart .js-plotly-plot');"
+        "Plotly.relayout(g, {'xaxis.range[0]': arguments[0], 'xaxis.range[1]': arguments[1]});",
+        *(history.at(s).replace("T", " ").rstrip("Z") for s in (1200, 1300)))
+    until(driver, lambda d: "raw samples" in shows(d) and len(chart_traces(d)) == 1, 15,
+          f"no raw line: {shows(driver)!r}")
+    assert max(chart_traces(driver)[0]["y"]) == pytest.approx(SPIKE_V)
+    assert severe_logs(driver) == []
+
+
+def shows(driver: object) -> str:
+    """What the note over the chart says it draws."""
+    return driver.find_element(By.ID, "rp-resolution").text
+
+
+def _t(text: str) -> dt.datetime:
+    """A time from the API or from Plotly ('2026-11-25 10:00:00') as an aware datetime."""
+    return dt.datetime.fromisoformat(text.replace(" ", "T").replace("Z", "")).replace(
+        tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("series", [VOLT, EBN0], ids=["satellite", "link"])
