@@ -296,19 +296,27 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
     try:
-        start(["api"])
-        wait_for_api(settings.api_url)
+        wait_for_api(settings.api_url, child=start(["api"]))
         marker = settings.data_dir / "backfilled"
         sim = ["simulate", "--seed", str(seed), "--api-url", settings.api_url]
         if scenario:
             sim += ["--scenario", str(scenario)]
-        if not marker.exists() and backfill:
+        first = bool(backfill) and not marker.exists()
+        if first:
+            # One simulator process: the back-fill, a catch-up at full rate over the time it
+            # took, then live from where that ends, so history has no gap. It writes the
+            # marker once all of that is delivered (an interrupted back-fill runs again).
             console.print(f"[bold]First start: back-filling {backfill} of history[/bold]")
-            done = subprocess.run(kazsat + sim + ["--backfill", backfill, "--backfill-step",
-                                                  str(backfill_step), "--no-live"], env=env)
-            if done.returncode == 0:
-                marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            sim += ["--backfill", backfill, "--backfill-step", str(backfill_step),
+                    "--backfill-marker", str(marker)]
         start(sim)
+        while first and not marker.exists() and all(c.poll() is None for c in children):
+            time.sleep(0.3)  # the dashboard and the banner after the progress bar
+        gone = [f"{c.args[3]} (code {c.returncode})" for c in children if c.poll() is not None]
+        if gone:
+            console.print(f"[red]stopped: {', '.join(gone)} exited during start-up; "
+                          "its message is above[/red]")
+            raise typer.Exit(1)
         start(["dashboard"])
         console.print(f"\n[bold green]KazSat monitor running[/bold green]\n"
                       f"  dashboard  {settings.public_dashboard_url}\n"
@@ -349,16 +357,23 @@ def ensure_stack_tokens(settings: Settings) -> dict[str, str]:
     return tokens
 
 
-def wait_for_api(url: str, timeout_s: float = 60) -> None:
+def wait_for_api(url: str, timeout_s: float = 60, child: subprocess.Popen | None = None) -> None:
+    """Until GET /healthz answers 200; typer.Exit(1) with a message at once if the API process
+    (child) exits first, e.g. on a broken mission file, or after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if child is not None and child.poll() is not None:
+            console.print(f"[red]the API exited (code {child.returncode}) before it was ready; "
+                          "its message is above[/red]")
+            raise typer.Exit(1)
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"the API did not come up at {url} within {timeout_s:.0f} s")
+    console.print(f"[red]the API did not come up at {url} within {timeout_s:.0f} s[/red]")
+    raise typer.Exit(1)
 
 
 def main() -> None:

@@ -49,8 +49,8 @@ def _wheels(sat: SatelliteSim, t: np.ndarray) -> np.ndarray:
     for f_ in sat.faults("wheel_friction"):
         n = int(f_.options.get("wheel", 1))
         e = np.clip(f_.elapsed_s(t), 0, None)
-        # Friction spins wheel n down (tau 4 min / severity); its momentum moves to the partner.
-        lost = np.where(t >= f_.start_ns, w[n - 1] * (1 - np.exp(-e * f_.severity / 240.0)), 0.0)
+        # Friction spins wheel n down (tau 2 min / severity); its momentum moves to the partner.
+        lost = np.where(t >= f_.start_ns, w[n - 1] * (1 - np.exp(-e * f_.severity / 120.0)), 0.0)
         lost = np.where(t >= f_.end_ns, 0.0, lost)  # fixed by the end (wheel swapped / recovered)
         w[n - 1] -= lost
         w[PARTNER[n] - 1] += lost * 1.5

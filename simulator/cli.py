@@ -14,10 +14,13 @@ from simulator.catalogue import fetch_mission, load_mission_file
 from simulator.faults import parse_duration
 from simulator.geometry import from_ns, to_ns
 from simulator.model import Model
-from simulator.runner import FileSink, backfill, live
+from simulator.runner import AheadOfTimeError, FileSink, backfill, live
 from simulator.writer import BackfillWriter, LiveWriter, WriteRefusedError
 
 log = logging.getLogger("simulator")
+# The backend refuses samples more than a day ahead of its clock (DESIGN / issue 2); live mode
+# stops 10 min short of that, leaving room for batching, retries and a little clock difference.
+MAX_AHEAD_S = 86_400.0 - 600.0
 
 
 def _parse_time(text: str | None) -> int:
@@ -28,7 +31,13 @@ def _parse_time(text: str | None) -> int:
 
 
 def simulate(
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second.")] = 1.0,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Simulated seconds per wall-clock second. Faster than 1 runs ahead of the clock: "
+            "live mode stops once simulated time would be a day ahead, which the backend refuses."
+        ),
+    ] = 1.0,
     start: Annotated[
         str | None, typer.Option(help="Simulated start (ISO 8601, UTC); default now.")
     ] = None,
@@ -50,6 +59,13 @@ def simulate(
     backfill_step: Annotated[
         float | None,
         typer.Option(help="Sample the back-fill every N seconds at most (coarser = faster)."),
+    ] = None,
+    backfill_marker: Annotated[
+        Path | None,
+        typer.Option(
+            help="Once the back-fill and the catch-up to now are delivered, write the time here "
+            "(kazsat up: back-fill only on the first start)."
+        ),
     ] = None,
     then_live: Annotated[
         bool, typer.Option("--live/--no-live", help="After a back-fill, keep running live.")
@@ -90,12 +106,17 @@ def simulate(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    # LiveWriter logs refused batches with the backend's reason; the client's own is multi-line.
+    logging.getLogger("influxdb_client.client.write_api").setLevel(logging.CRITICAL)
+    if speed <= 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--speed")
     if output is None and not token:
         raise typer.BadParameter(
             "an ingest token is needed: --token or KAZSAT_INGEST_TOKEN", param_hint="--token"
         )
     mission = load_mission_file(mission_file) if mission_file else fetch_mission(api_url, token)
     start_ns = _parse_time(start)
+    from_now = start in (None, "now")
     model = Model(
         mission,
         seed=seed,
@@ -134,7 +155,8 @@ def simulate(
                 )
                 # The back-fill took wall time: catch up at full rate until history reaches now,
                 # so live mode continues without a gap (only when the start is "now").
-                while start is None and then_live:
+                while from_now and then_live:
+                    sink.flush()  # delivered, so now is measured after the backend took it
                     now_ns = to_ns(dt.datetime.now(dt.UTC))
                     if now_ns - start_ns < 2 * 10**9:
                         break
@@ -143,31 +165,64 @@ def simulate(
                 log.info("back-fill done: %s field values", f"{n:,}")
             except KeyboardInterrupt:
                 log.info("back-fill interrupted; flushing")
-                then_live_now = False
+                interrupted = True
             else:
-                then_live_now = then_live
+                interrupted = False
             finally:
                 if not stream:
-                    sink.close()
-            if not then_live_now:
+                    sink.close()  # raises if the backend refused a body: no marker then
+            if interrupted:
+                return
+            if backfill_marker:
+                backfill_marker.write_text(dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            if not then_live:
                 return
         stop = parse_duration(duration) if duration else None
+        # Starting "now": live runs on the clock from here, its first tick filling what is left
+        # since the history (or the start) ended; an explicit --start is kept as given.
+        written_to = start_ns
+        if from_now:
+            start_ns = max(to_ns(dt.datetime.now(dt.UTC)), written_to)
         if stream:
             sink_f = FileSink(stream)
-            live(model, sink_f.write, start_ns, speed, stop_after_s=stop)
+            live(model, sink_f.write, start_ns, speed, stop_after_s=stop, written_to_ns=written_to)
             return
         writer = LiveWriter(api_url, token or "")
         try:
-            log.info("live from %s at %gx", from_ns(start_ns).isoformat(), speed)
-            live(model, writer.write, start_ns, speed, stop_after_s=stop)
+            log.info("live from %s at %gx", from_ns(written_to).isoformat(), speed)
+            _warn_if_ahead(start_ns, speed, stop)
+            live(
+                model,
+                writer.write,
+                start_ns,
+                speed,
+                stop_after_s=stop,
+                max_ahead_s=MAX_AHEAD_S,
+                written_to_ns=written_to,
+            )
         finally:
             writer.close()
-    except WriteRefusedError as exc:
+    except (WriteRefusedError, AheadOfTimeError) as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from exc
     finally:
         if stream and stream is not sys.stdout:
             stream.close()
+
+
+def _warn_if_ahead(start_ns: int, speed: float, stop_after_s: float | None) -> None:
+    """Say up front when (in wall time) a fast run will reach the backend's horizon."""
+    if speed <= 1:
+        return
+    room_s = (to_ns(dt.datetime.now(dt.UTC)) - start_ns) / 1e9 + MAX_AHEAD_S
+    wall_s = max(room_s, 0.0) / (speed - 1)
+    if stop_after_s is None or wall_s < stop_after_s:
+        log.warning(
+            "at %gx simulated time runs ahead of the clock: in %.1f h of wall time it will be a "
+            "day ahead, which the backend refuses, and live mode will stop there",
+            speed,
+            wall_s / 3600,
+        )
 
 
 def main() -> None:

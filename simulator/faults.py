@@ -106,7 +106,12 @@ def load_scenario(
         opts = {
             k: v for k, v in entry.items() if k not in ("at", "fault", key, "duration", "severity")
         }
-        faults.append(Fault(kind, begin, end, str(target), float(entry.get("severity", 1.0)), opts))
+        sev = entry.get("severity", 1.0)
+        if isinstance(sev, bool) or not isinstance(sev, int | float) or not 0.0 <= sev <= 1.0:
+            raise ValueError(
+                f"{p}: fault #{i + 1} ({kind}): severity must be a number from 0 to 1, got {sev!r}"
+            )
+        faults.append(Fault(kind, begin, end, str(target), float(sev), opts))
     return Scenario(name=str(raw.get("name", p.stem)), faults=faults)
 
 

@@ -1,8 +1,15 @@
 """Station-keeping manoeuvres, propellant, blow-down tank pressure, thruster temperature.
 
-All *model*: east-west burns every 14 days (6 min, 0.25 kg), north-south every 28 days (45 min,
-2.5 kg), propellant at 2026-01-01 of 140 kg (KazSat-2) / 230 kg (KazSat-3) by default. The
-schedule is anchored to absolute time, so propellant at any instant is analytic.
+All *model*: east-west burns every 14 days (6 min, 0.06 kg), north-south every 28 days (45 min,
+1.3 kg): about 18.5 kg a year, what ~50 m/s a year of station keeping costs a ~1,000 kg satellite
+at Isp 290 s. Propellant at 2026-01-01 of 140 kg (KazSat-2) / 230 kg (KazSat-3). The schedule
+is anchored to absolute time, so propellant at any instant is analytic: no burns before launch,
+none drawn once the tank is empty (propellant >= 0).
+
+Tank pressure (*model*): a 420 L tank, regulated at 20 bar from a helium bottle while the helium
+lasts, then blow-down: the pressurant is an ideal gas whose volume grows as propellant leaves
+(p V / T constant, 17.5 bar at the reference), so the pressure falls with the propellant and
+stays positive (lowest with the tank empty).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ REF_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z, the propellant reference ep
 PROPELLANT_REF_KG = {"kazsat-2": 140.0, "kazsat-3": 230.0}  # *model*
 DENSITY_KG_L = 1.2  # bipropellant mix (*model*)
 TANK_L = 420.0  # *model*
-P_REF_BAR = 17.5  # tank pressure at the reference epoch (*model*)
+P_REF_BAR = 17.5  # tank pressure at the reference epoch, in blow-down (*model*)
+P_REG_BAR = 20.0  # regulated pressure before blow-down (*model*)
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ def burn_plans(index: int) -> list[BurnPlan]:
             14 * DAY_NS,
             REF_NS + 4 * DAY_NS + 4 * 3600 * 10**9 + shift,
             6 * 60 * 10**9,
-            0.25,
+            0.06,
             55.0,
         ),
         BurnPlan(
@@ -52,7 +60,7 @@ def burn_plans(index: int) -> list[BurnPlan]:
             28 * DAY_NS,
             REF_NS + 11 * DAY_NS + 2 * 3600 * 10**9 + shift,
             45 * 60 * 10**9,
-            2.5,
+            1.3,
             75.0,
         ),
     ]
@@ -85,9 +93,17 @@ def burns_between(plans: list[BurnPlan], t0_ns: int, t1_ns: int) -> list[tuple[s
 
 
 def propellant(
-    sat_id: str, plans: list[BurnPlan], t_ns: np.ndarray, leak_kg: np.ndarray
+    sat_id: str,
+    plans: list[BurnPlan],
+    t_ns: np.ndarray,
+    leak_kg: np.ndarray,
+    launch_ns: int | None = None,
 ) -> np.ndarray:
-    """Propellant mass: reference mass less every burn since (plus every burn until) REF."""
+    """Propellant mass: reference mass less every burn since (plus every burn until) REF, none
+    before launch; 0 at the least (and no more than the tank holds)."""
+    t_ns = np.asarray(t_ns, dtype=np.int64)
+    if launch_ns is not None:
+        t_ns = np.maximum(t_ns, launch_ns)
     m = np.full(np.shape(t_ns), PROPELLANT_REF_KG.get(sat_id, 180.0)) - leak_kg
     for p in plans:
         k, since = _phase(p, t_ns)
@@ -95,15 +111,16 @@ def propellant(
         used = (k - k_ref[0]) * p.mass_kg + np.minimum(since, p.length_ns) / p.length_ns * p.mass_kg
         used -= min(since_ref[0], p.length_ns) / p.length_ns * p.mass_kg
         m -= used
-    return m
+    return np.clip(m, 0.0, 0.9 * TANK_L * DENSITY_KG_L)  # 10 % ullage at the most (*model*)
 
 
 def tank_pressure(sat_id: str, mass_kg: np.ndarray, tank_temp_c: np.ndarray) -> np.ndarray:
-    """Blow-down: pressurant gas volume grows as propellant leaves (p V = const, *model*),
-    scaled by the tank temperature (ideal gas)."""
+    """Regulated at P_REG_BAR, then blow-down: p = P_REF * V_ref / V * T / 293.15 K with V the
+    gas volume (tank less propellant, never below the 10 % ullage), so always positive."""
     v_ref = TANK_L - PROPELLANT_REF_KG.get(sat_id, 180.0) / DENSITY_KG_L
-    v = TANK_L - np.asarray(mass_kg) / DENSITY_KG_L
-    return P_REF_BAR * v_ref / v * (np.asarray(tank_temp_c) + 273.15) / 293.15
+    v = TANK_L - np.clip(np.asarray(mass_kg), 0.0, 0.9 * TANK_L * DENSITY_KG_L) / DENSITY_KG_L
+    blow_down = P_REF_BAR * v_ref / v * (np.asarray(tank_temp_c) + 273.15) / 293.15
+    return np.minimum(blow_down, P_REG_BAR)
 
 
 def thruster_heat(plans: list[BurnPlan], t_ns: np.ndarray) -> np.ndarray:
@@ -144,10 +161,10 @@ def fields(sat: SatelliteSim, t: np.ndarray, keys: list[str]) -> dict[str, np.nd
         dur = np.clip((t - f.start_ns) / 1e9, 0, (f.end_ns - f.start_ns) / 1e9)
         leak += 3.0 * f.severity * dur / 3600.0
         chill += np.where(f.active(t), 12.0 * f.severity, 0.0)
-    m = propellant(sat.id, sat.plans, t, leak)
+    m = propellant(sat.id, sat.plans, t, leak, sat.launch_ns)
     tank_t = sat.state_at("tank_temp", t)
     out = {
-        "propellant_mass": m + 0.02 * noise.normal(sat.key("prop"), t // 10**9),
+        "propellant_mass": np.maximum(m + 0.02 * noise.normal(sat.key("prop"), t // 10**9), 0.0),
         "tank_pressure": tank_pressure(sat.id, m, tank_t)
         + 0.01 * noise.normal(sat.key("p"), t // 10**9),
         "thruster_temp": 27.0

@@ -11,6 +11,7 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from simulator.geometry import from_ns
 from simulator.lineprotocol import batches, lines
 from simulator.model import Model
 
@@ -20,6 +21,7 @@ S = 10**9
 
 class Sink(Protocol):
     def submit(self, body: str, values: int) -> None: ...
+    def flush(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -35,6 +37,9 @@ class FileSink:
     def write(self, ls: list[str]) -> None:
         if ls:
             self.stream.write("\n".join(ls) + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
     def close(self) -> None:
         self.stream.flush()
@@ -82,6 +87,10 @@ def backfill(
     return total
 
 
+class AheadOfTimeError(RuntimeError):
+    """Simulated time would pass the furthest ahead of the clock that the backend accepts."""
+
+
 def live(
     model: Model,
     write: Callable[[list[str]], None],
@@ -91,16 +100,27 @@ def live(
     stop_after_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    max_ahead_s: float | None = None,
+    wall_ns: Callable[[], int] = time.time_ns,
+    written_to_ns: int | None = None,
 ) -> int:
     """Generate up to the simulated now each tick: sim time = start + wall elapsed * speed.
-    Returns field values written. Stops after stop_after_s wall seconds, or on Ctrl-C."""
+    Samples before written_to_ns (default: the start) are taken as written, the rest up to the
+    start go out in the first tick (the tail of a catch-up after a back-fill).
+    Returns field values written. Stops after stop_after_s wall seconds, or on Ctrl-C. With
+    max_ahead_s, writes up to wall clock + max_ahead_s and then raises AheadOfTimeError rather
+    than send samples the backend would refuse (it takes none more than a day ahead)."""
     wall0 = clock()
-    done_ns = sim_start_ns
+    done_ns = sim_start_ns if written_to_ns is None else written_to_ns
     total = 0
     try:
         while True:
             elapsed = clock() - wall0
             now_ns = sim_start_ns + int(elapsed * speed * S)
+            limit_ns = None if max_ahead_s is None else wall_ns() + int(max_ahead_s * S)
+            ahead = limit_ns is not None and now_ns > limit_ns
+            if ahead:
+                now_ns = limit_ns
             if now_ns > done_ns:
                 out: list[str] = []
                 for ls, n in lines(model.generate(done_ns, now_ns), model.catalogue.params):
@@ -108,6 +128,14 @@ def live(
                     total += n
                 write(out)
                 done_ns = now_ns
+            if ahead:
+                raise AheadOfTimeError(
+                    f"simulated time has reached {from_ns(limit_ns):%Y-%m-%dT%H:%M:%SZ}, "
+                    f"{max_ahead_s / 3600:.1f} h ahead of the clock (at {speed:g}x since "
+                    f"{from_ns(sim_start_ns):%Y-%m-%dT%H:%M:%SZ}); the backend refuses samples "
+                    "more than a day ahead, so live mode stops here. Start further in the past "
+                    "(--start), lower --speed or set --duration."
+                )
             if stop_after_s is not None and elapsed >= stop_after_s:
                 break
             sleep(max(tick_s - (clock() - wall0 - elapsed), 0.0))

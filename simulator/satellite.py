@@ -93,33 +93,37 @@ class SatelliteSim:
         illum = illumination(self.lon, t)
         dark = 1.0 - illum
         dark_lag = lag(dark, state["dark_lag"] if state else 0.0, 30.0, thermal.TAU_S["eclipse"])
-        load = self.traffic(t)
-        diss = self.dissipation(t, load)
-        heater = thermal.heater_duty(dark_lag, s["dec"])
-        # Bus: platform 14 A, payload up to 22 A, heaters 8 A at full duty (*model*).
-        bus = 14.0 + 22.0 * diss + 0.08 * heater
-        sa = power.array_current(self.years(t), illum, s["dec"], s["r_au"])
-        soc, bat_i = power.integrate_battery(
-            state["soc"] if state else 96.0, 30.0, 2 * sa, bus, self.capacity_ah(t)
-        )
+        diss = self.dissipation(t, self.traffic(t))
+        sa = 2 * power.array_current(self.years(t), illum, s["dec"], s["r_au"])
+        # Bus: platform 14 A, payload up to 22 A (*model*); heaters are added below.
+        base = 14.0 + 22.0 * diss
         daily = np.cos(2 * np.pi * (self.local_hour(t) - 12.0) / 24.0)
-        tg = thermal.targets(s["dec"], dark, dark_lag, diss, daily)
-        # Battery: heaters hold ~11 C, discharge heats it (*model*); a failed cell heats more.
-        bat_target = 11.0 + 0.16 * np.maximum(-bat_i, 0) + 0.05 * np.maximum(bat_i, 0)
+        passive = thermal.targets(s["dec"], dark, dark_lag, diss, daily)
+        # Battery: cold-biased at 5 C, heated by discharge, ~0.16 C per amp of bus load it
+        # carries (*model*); a failed cell heats it more.
+        bat = 5.0 + 0.16 * np.maximum(base - sa, 0.0)
         for f in self.faults("battery_cell_failure"):
-            bat_target = bat_target + np.where(f.active(t), 24.0 * f.severity, 0.0)
-        tg["battery_temp"] = bat_target
-        out = {
-            "soc": soc,
-            "battery_current": bat_i,
-            "bus_current": bus,
-            "heater_duty": heater,
-            "dark_lag": dark_lag,
-        }
-        for name, target in tg.items():
+            bat = bat + np.where(f.active(t), 30.0 * f.severity, 0.0)
+        passive["battery_temp"] = bat
+        out = {"dark_lag": dark_lag}
+        heater_w = np.zeros(len(t))
+        for name, target in passive.items():
             tau = thermal.TAU_S["panel" if name.startswith("panel_") else name.replace("_temp", "")]
-            y0 = state[name] if state else float(target[0])
-            out[name] = lag(target, y0, 30.0, tau)
+            h = thermal.HEATERS.get(name)
+            if state:
+                y0 = state[name]
+            else:  # cold start at equilibrium, a heated zone at its set-point at the least
+                y0 = max(float(target[0]), h.setpoint_c) if h else float(target[0])
+            if h:
+                out[name], duty = thermal.thermostat(target, y0, 30.0, tau, h)
+                heater_w += h.power_w * duty
+            else:
+                out[name] = lag(target, y0, 30.0, tau)
+        out["heater_duty"] = 100.0 * heater_w / thermal.HEATER_W
+        out["bus_current"] = base + heater_w / power.BUS_V
+        out["soc"], out["battery_current"], out["unmet"] = power.integrate_battery(
+            state["soc"] if state else 96.0, 30.0, sa, out["bus_current"], self.capacity_ah(t)
+        )
         return out
 
     def slow(self, t0_ns: int, t1_ns: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:

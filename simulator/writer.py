@@ -4,12 +4,14 @@
   values), optional gzip, 1-2 requests in flight, retry with back-off on 5xx/429/connection
   errors (data is kept until delivered), a 413 splits the body, a 400 or 401 stops with the reason.
 - `LiveWriter`: influxdb-client's batching WriteApi, which keeps samples and retries with back-off
-  while the backend is down and delivers them when it returns.
+  while the backend is down and delivers them when it returns. A refused batch (400) is logged as
+  an error with the backend's reason; a refused token (401, 403) stops the run at the next write.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import threading
 import time
@@ -131,10 +133,20 @@ class LiveWriter:
         self.client = InfluxDBClient(url=api_url.rstrip("/"), token=token, org=ORG, timeout=30_000)
         self.errors = 0
         self.retries = 0
+        self.fatal: WriteRefusedError | None = None  # a refusal every later batch would get too
 
         def on_error(conf: object, data: object, exc: Exception) -> None:
             self.errors += 1
-            log.error("live write dropped a batch after retries: %s", exc)
+            status = getattr(exc, "status", None)
+            if status not in (400, 401, 403, 404, 413):
+                log.error("live write dropped a batch after retries: %s", exc)
+                return
+            reason = _reason(exc)
+            log.error(
+                "the backend refused a live batch (%s); its samples are lost: %s", status, reason
+            )
+            if status in (401, 403, 404):
+                self.fatal = WriteRefusedError(f"backend answered {status}: {reason}")
 
         def on_retry(conf: object, data: object, exc: Exception) -> None:
             self.retries += 1
@@ -156,6 +168,9 @@ class LiveWriter:
         )
 
     def write(self, lines: list[str]) -> None:
+        """Queue lines; raises WriteRefusedError once the backend refused the token or URL."""
+        if self.fatal:
+            raise self.fatal
         if lines:
             self.api.write(bucket=BUCKET, org=ORG, record=lines, write_precision="ns")
 
@@ -163,3 +178,13 @@ class LiveWriter:
         """Flush everything queued (waits for retries) and close."""
         self.api.close()
         self.client.close()
+
+
+def _reason(exc: Exception) -> str:
+    """The backend's {"message", "line"} from an influxdb-client error, else its text."""
+    body = getattr(exc, "body", None)
+    try:
+        doc = json.loads(body)
+        return f"{doc['message']} (line {doc['line']})" if doc.get("line") else str(doc["message"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return str(getattr(exc, "message", None) or exc).strip()[:500]

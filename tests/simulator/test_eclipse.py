@@ -10,6 +10,7 @@ import pytest
 from simulator.eclipse import eclipse_intervals_ns, eclipses, next_eclipse
 
 from .conftest import utc
+from .helpers import declination_deg
 
 RE, RGEO = 6378.137, 42164.0
 
@@ -26,23 +27,6 @@ def penumbral_minutes(dec_deg: float) -> float:
     radii, cos(psi) = cos(theta) cos(dec), psi < asin(Re/r) + 0.267 deg."""
     c = math.cos(math.asin(RE / RGEO) + math.radians(0.267)) / math.cos(math.radians(dec_deg))
     return 0.0 if c >= 1 else 2 * math.degrees(math.acos(c)) / 360.0 * 1440.0
-
-
-def declination_deg(t: dt.datetime) -> float:
-    """Meeus, Astronomical Algorithms ch. 25 (low accuracy, Julian centuries), written separately
-    from the Almanac formulas under test."""
-    jd = t.timestamp() / 86400.0 + 2440587.5
-    c = (jd - 2451545.0) / 36525.0
-    m = math.radians(357.52911 + 35999.05029 * c)
-    centre = (
-        (1.914602 - 0.004817 * c) * math.sin(m)
-        + 0.019993 * math.sin(2 * m)
-        + 0.000289 * math.sin(3 * m)
-    )
-    omega = math.radians(125.04 - 1934.136 * c)
-    lam = math.radians(280.46646 + 36000.76983 * c + centre - 0.00569 - 0.00478 * math.sin(omega))
-    eps = math.radians(23.439291 - 0.0130042 * c + 0.00256 * math.cos(omega))
-    return math.degrees(math.asin(math.sin(eps) * math.sin(lam)))
 
 
 @pytest.mark.parametrize("lon", [86.5, 58.5])

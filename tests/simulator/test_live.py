@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import simulate
+from simulator.cli import MAX_AHEAD_S, simulate
+from simulator.geometry import from_ns
 from simulator.model import Model
-from simulator.runner import live
+from simulator.runner import AheadOfTimeError, live
 from simulator.writer import BackfillWriter, LiveWriter, WriteRefusedError
 
 from .conftest import utc
@@ -25,6 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.answers: list[int] = []  # status codes to give first, then 204
+        self.hold_first_s = 0.0  # keep the first request this long (a slow backend)
         self.lock = threading.Lock()
 
 
@@ -35,6 +40,9 @@ def server() -> Iterator[tuple[str, Recorder]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            with rec.lock:
+                hold, rec.hold_first_s = rec.hold_first_s, 0.0
+            time.sleep(hold)
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             with rec.lock:
@@ -184,3 +192,117 @@ def test_ctrl_c_stops_live_mode_after_writing_what_was_generated(mission: dict) 
     )
     times = {parse(ln)[3] for ln in written}
     assert n > 0 and max(times) == t0 + 20 * 10**9 - 10**9  # 2 ticks at 10x, then Ctrl-C
+
+
+DAY_S = 86_400  # the backend refuses samples more than a day ahead of its clock (issue 2)
+
+
+def test_live_stops_before_a_day_ahead_of_the_clock(mission: dict) -> None:
+    """At 600x from 23.5 h ahead, simulated time passes the backend's horizon on the third tick:
+    samples are written up to the horizon, none beyond, then a clear error."""
+    wall0 = utc(2026, 11, 25, 12)
+    now = [0.0]
+    written: list[str] = []
+    with pytest.raises(AheadOfTimeError, match="ahead of the clock") as err:
+        live(
+            Model(mission, seed=1, start_ns=wall0),
+            written.extend,
+            wall0 + int(23.5 * 3600e9),
+            speed=600.0,
+            clock=lambda: now[0],
+            sleep=lambda s: now.__setitem__(0, now[0] + 1.0),
+            max_ahead_s=MAX_AHEAD_S,
+            wall_ns=lambda: wall0 + int(now[0] * 1e9),
+        )
+    assert now[0] == 3.0  # ticks 0, 1, 2 wrote 20 simulated minutes; tick 3 would pass it
+    times = [parse(ln)[3] for ln in written]
+    assert max(times) < wall0 + 3 * 10**9 + DAY_S * 10**9  # never refused by the backend
+    assert max(times) >= wall0 + 3 * 10**9 + (DAY_S - 601) * 10**9  # written up to 10 min short
+    assert "--speed" in str(err.value) and "--start" in str(err.value)
+
+
+def test_cli_fast_run_ahead_of_the_clock_stops_with_an_error(
+    mission: dict, server: tuple[str, Recorder], tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import typer
+
+    url, rec = server
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps(mission))
+    app = typer.Typer()
+    app.command()(simulate)
+    ahead = from_ns(time.time_ns() + int(23.95 * 3600e9)).isoformat()
+    with caplog.at_level(logging.INFO):
+        result = CliRunner().invoke(
+            app,
+            ["--mission-file", str(path), "--api-url", url, "--token", "t", "--start", ahead,
+             "--speed", "10"],
+        )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("ahead of the clock" in m for m in errors), errors
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("day ahead" in m for m in warned), warned
+    assert all(parse(ln)[3] < time.time_ns() + DAY_S * 10**9 for ln in _lines(rec))
+
+
+def test_live_writer_logs_a_refused_batch_with_the_reason(
+    server: tuple[str, Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, rec = server
+    rec.answers = [400]
+    writer = LiveWriter(url, "tok", flush_ms=50)
+    with caplog.at_level(logging.ERROR, logger="simulator.writer"):
+        writer.write(["power,satellite=kazsat-2 bus_voltage=100.0 1764072000000000000"])
+        writer.close()
+    msgs = [r.getMessage() for r in caplog.records if r.name == "simulator.writer"]
+    assert any("refused" in m and "400" in m and "no (line 1)" in m for m in msgs), msgs
+    assert writer.errors == 1 and writer.fatal is None  # a bad batch; the next may be fine
+
+
+def test_live_writer_stops_on_a_refused_token(server: tuple[str, Recorder]) -> None:
+    url, rec = server
+    rec.answers = [401]
+    writer = LiveWriter(url, "wrong", flush_ms=50)
+    writer.write(["power,satellite=kazsat-2 bus_voltage=100.0 1764072000000000000"])
+    writer.close()  # delivers (and is refused) before it returns
+    with pytest.raises(WriteRefusedError, match="401"):
+        writer.write(["power,satellite=kazsat-2 bus_voltage=100.0 1764072001000000000"])
+
+
+def test_cli_backfill_catches_up_and_goes_live_without_a_gap(
+    mission: dict, server: tuple[str, Recorder], tmp_path
+) -> None:
+    """As `kazsat up` runs it on a first start: back-fill ending at now, a slow backend (the
+    first body held 3.5 s) so that now has moved on, then live. A 1 s series must run on
+    without a missing second or a double from the end of the back-fill into live mode."""
+    import typer
+
+    url, rec = server
+    rec.hold_first_s = 3.5
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps(mission))
+    marker = tmp_path / "backfilled"
+    app = typer.Typer()
+    app.command()(simulate)
+    t_call = time.time_ns()
+    result = CliRunner().invoke(
+        app,
+        ["--mission-file", str(path), "--api-url", url, "--token", "t", "--backfill", "10m",
+         "--backfill-step", "60", "--backfill-marker", str(marker), "--duration", "2s"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert marker.exists()
+    times = sorted(
+        p[3]
+        for p in map(parse, _lines(rec))
+        if p[0] == "aocs" and p[1] == {"satellite": "kazsat-2"} and "roll_error" in p[2]
+    )
+    assert len(times) == len(set(times))  # nothing sent twice
+    last_gap = int(np.flatnonzero(np.diff(times) != 10**9)[-1])
+    coarse, fine = times[: last_gap + 1], times[last_gap + 1 :]  # fine: every second to the end
+    assert len(coarse) >= 9 and all(t % (60 * 10**9) == 0 for t in coarse)
+    # The seconds run on from where the back-fill ended (now, at the call) through the 3.5 s
+    # the backend held it and the 2 s of live mode: 5.5 s at least, so 5 samples or more.
+    assert fine[0] - coarse[-1] <= 60 * 10**9 and fine[0] >= t_call
+    assert fine[-1] - fine[0] >= 4 * 10**9

@@ -68,3 +68,17 @@ def test_durations_and_bad_scenarios(tmp_path) -> None:
     bad.write_text("faults:\n  - at: 1m\n    fault: heavy_rain\n    station: nowhere\n")
     with pytest.raises(ValueError, match="station"):
         load_scenario(bad, 0, {"satellite": {"kazsat-2"}, "station": {"akkol"}})
+
+
+@pytest.mark.parametrize("severity", ["1.5", "-0.1", "high", "true"])
+def test_severity_outside_0_to_1_is_refused_naming_file_and_entry(tmp_path, severity) -> None:
+    bad = tmp_path / "too_much.yaml"
+    bad.write_text(
+        "faults:\n"
+        "  - {at: 1m, fault: heavy_rain, station: akkol}\n"
+        f"  - {{at: 2m, fault: thruster_leak, satellite: kazsat-2, severity: {severity}}}\n"
+    )
+    with pytest.raises(ValueError, match=r"too_much\.yaml: fault #2 \(thruster_leak\): severity"):
+        load_scenario(bad, 0, {"satellite": {"kazsat-2"}, "station": {"akkol"}})
+    bad.write_text(bad.read_text().replace(f"severity: {severity}", "severity: 0.4"))
+    assert [f.severity for f in load_scenario(bad, 0).faults] == [1.0, 0.4]

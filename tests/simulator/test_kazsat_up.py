@@ -1,0 +1,52 @@
+"""`kazsat up` start-up: an API that dies at once (a broken mission file) stops it at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import typer
+
+from backend.cli import wait_for_api
+from tests.stack import ROOT, free_port
+
+
+def test_wait_for_api_stops_when_the_api_process_exits() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    began = time.monotonic()
+    with pytest.raises(typer.Exit) as exc:
+        wait_for_api(f"http://127.0.0.1:{free_port()}", timeout_s=60, child=child)
+    assert exc.value.exit_code == 1 and time.monotonic() - began < 10  # not the 60 s
+
+
+def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
+    broken = tmp_path / "mission.yaml"
+    broken.write_text("satellites: {kazsat-2: {}}\n")
+    api, dash = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KAZSAT_DATA_DIR": str(tmp_path / "data"),
+        "KAZSAT_MISSION_FILE": str(broken),
+        "KAZSAT_API_PORT": str(api),
+        "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
+        "KAZSAT_DASHBOARD_PORT": str(dash),
+        "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}",
+    }
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "backend", "up"],
+        cwd=tmp_path,  # no .env of the checkout
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert time.monotonic() - began < 45  # well short of the 60 s wait for /healthz
+    err = " ".join(done.stderr.split())  # rich wraps long lines
+    assert "mission database refused" in err and "kazsat-2" in err  # the API's own message
+    assert "the API exited" in err and "Traceback" not in done.stderr
