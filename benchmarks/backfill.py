@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.ingest import peak_rss_mb
 from simulator.geometry import to_ns
 from simulator.lineprotocol import batches
 from simulator.model import Model
@@ -130,13 +131,6 @@ def ingest_into(mission: dict, api_url: str, token: str, start: int, end: int,
     )
     print(f"  {days:g} days back-filled in {el / 60:,.1f} min"
           + (f"; 30 days at this rate: {el * 30 / days / 60:,.1f} min" if days != 30 else ""))
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":

@@ -112,19 +112,26 @@ def test_recent_ranges_are_still_raw(loaded):
                                                       (times < start + 600 * NS)].tolist()
 
 
-def test_kazsat_db_prune_runs_one_pass(loaded, monkeypatch):
+def kazsat(monkeypatch, url: str, *args: str, **env: str):
+    """`kazsat ARGS` in this process against the store at url, with settings read afresh."""
     from backend.cli import app
     from backend.settings import get_settings
 
-    store, *_, url = loaded
     get_settings.cache_clear()
-    monkeypatch.setenv("KAZSAT_DATABASE_URL", url)
-    monkeypatch.setenv("KAZSAT_RETENTION_RAW_DAYS", "0.5")  # relative to today: all of it
+    for name, value in {"KAZSAT_DATABASE_URL": url, **env}.items():
+        monkeypatch.setenv(name, value)
     try:
-        result = CliRunner().invoke(app, ["db", "prune"])
+        result = CliRunner().invoke(app, list(args))
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
+    return result
+
+
+def test_kazsat_db_prune_runs_one_pass(loaded, monkeypatch):
+    store, *_, url = loaded
+    # 0.5 days, relative to today: all of it
+    result = kazsat(monkeypatch, url, "db", "prune", KAZSAT_RETENTION_RAW_DAYS="0.5")
     assert "8,640 raw" in result.output
     assert count(store, db.samples) == 0
 
@@ -132,9 +139,6 @@ def test_kazsat_db_prune_runs_one_pass(loaded, monkeypatch):
 def test_rebuild_keeps_rollups_older_than_raw_and_rebuilds_the_rest(loaded, monkeypatch):
     """After retention, rollups are all that is left of old history: `kazsat db
     rebuild-rollups` recomputes only what raw samples still cover, in slices."""
-    from backend.cli import app
-    from backend.settings import get_settings
-
     store, sid, *_, url = loaded
     r = db.rollups.c
     with store.reader.connect() as conn:
@@ -142,13 +146,7 @@ def test_rebuild_keeps_rollups_older_than_raw_and_rebuilds_the_rest(loaded, monk
                   for x in conn.execute(db.rollups.select().where(r.series_id == sid))}
     with store.engine.begin() as conn:  # damage what raw still covers: the rebuild mends it
         conn.execute(db.rollups.update().where(r.bucket_t >= D0 + 2 * DAY).values(count=1))
-    get_settings.cache_clear()
-    monkeypatch.setenv("KAZSAT_DATABASE_URL", url)
-    try:
-        result = CliRunner().invoke(app, ["db", "rebuild-rollups"])
-    finally:
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
+    result = kazsat(monkeypatch, url, "db", "rebuild-rollups")
     assert "rollups rebuilt from 8,640 samples" in result.output
     with store.reader.connect() as conn:
         after = {(x.level, x.bucket_t): (x.min, x.max, x.sum, x.count, x.first, x.last)
