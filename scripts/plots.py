@@ -1,9 +1,10 @@
 """Plots of key parameters over a day and a year, to PNG, for eyeballing the physics.
 
-    python -m simulator.plots --out DIR [--seed N]
+    .venv/bin/python scripts/plots.py --out artifacts/plots [--seed N]
 
-Offline script: builds the mission dict from backend/mission.yaml (or --mission-file) and needs
-plotly's static export (kaleido + a Chromium; BROWSER_PATH=/usr/bin/chromium if not found).
+A developer's tool beside the packages, not in the simulator (which knows nothing of the
+backend): it builds the mission document from backend/mission.yaml (or --mission-file) and
+needs plotly's static export (kaleido + a Chromium; BROWSER_PATH=/usr/bin/chromium if not found).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulator.eclipse import eclipse_intervals_ns
 from simulator.geometry import to_ns
