@@ -80,19 +80,24 @@ def tick_bytes(driver: webdriver.Chrome, url: str, path: str, seconds: float) ->
     time.sleep(seconds)
     busy = (_task_seconds(driver) - busy_before) / (time.monotonic() - started)
     sent: dict[str, int] = {}
-    received, requests = [], []
+    callbacks: dict[str, int] = {}  # every Dash callback request: slow timers too
+    received, requests, everything = [], [], 0
     for entry in driver.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
         params = msg["params"]
         if msg["method"] == "Network.requestWillBeSent" and \
                 "_dash-update-component" in params["request"]["url"]:
             body = params["request"].get("postData", "")
+            callbacks[params["requestId"]] = len(body)
             if '"kz":"model"' in json.loads(body or "{}").get("output", ""):
                 sent[params["requestId"]] = len(body)
-        elif msg["method"] == "Network.loadingFinished" and params["requestId"] in sent:
-            received.append(params["encodedDataLength"])
-            requests.append(sent[params["requestId"]])
-    return {"ticks": len(received), "busy": busy,
+        elif msg["method"] == "Network.loadingFinished" and params["requestId"] in callbacks:
+            everything += params["encodedDataLength"] + callbacks[params["requestId"]]
+            if params["requestId"] in sent:
+                received.append(params["encodedDataLength"])
+                requests.append(sent[params["requestId"]])
+    return {"ticks": len(received), "busy": busy, "callbacks": len(callbacks),
+            "all_per_tick": everything / max(len(received), 1),
             "response_mean": statistics.mean(received or [0]),
             "response_max": max(received or [0]), "request_mean": statistics.mean(requests or [0])}
 
@@ -174,8 +179,9 @@ def main() -> None:
                 print(f"per tick on {path}: {b['ticks']} ticks in {args.seconds:.0f} s, "
                       f"response mean {b['response_mean'] / 1024:.1f} KB, "
                       f"max {b['response_max'] / 1024:.1f} KB, request "
-                      f"{b['request_mean']:.0f} B (target < 20 KB); browser main thread "
-                      f"busy {b['busy']:.0%}")
+                      f"{b['request_mean']:.0f} B (target < 20 KB); every callback "
+                      f"({b['callbacks']}, slow timers too) {b['all_per_tick'] / 1024:.1f} KB "
+                      f"per tick both ways; browser main thread busy {b['busy']:.0%}")
         finally:
             driver.quit()
         if pid:
