@@ -68,7 +68,8 @@ def dashboard(stack: Stack, stop: threading.Event, latencies: list[float],
             stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
-def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3) -> None:
+def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3,
+         warmup_s: float = 60.0) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp) / "data")
         stack.start_api()
@@ -78,7 +79,9 @@ def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3) -> None
             env={**stack.env, "KAZSAT_INGEST_TOKEN": stack.tokens["ingest"]},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(15)  # warm up: caches, first rollup rows, the dashboards' first charts
+            # Warm up (caches, the first rollup rows, every series' limit state) before the
+            # memory baseline: flat means no growth once the process has settled.
+            time.sleep(warmup_s)
             db = Path(tmp) / "data" / "kazsat.db"
             pid = stack.api.proc.pid
             rss0, n0, t0 = rss_mb(pid), samples_stored(db), time.monotonic()
@@ -94,6 +97,9 @@ def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3) -> None
             while time.monotonic() < deadline:
                 time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
                 rss_track.append(rss_mb(pid))
+                if len(rss_track) % 6 == 1:
+                    print(f"  {(time.monotonic() - t0) / 60:4.1f} min: backend RSS "
+                          f"{rss_track[-1]:.0f} MB", flush=True)
                 if sim.poll() is not None:
                     raise SystemExit(f"the simulator stopped: {sim.stderr.read()[-2000:]}")
             stop.set()
