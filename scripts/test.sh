@@ -31,6 +31,6 @@ export KAZSAT_TEST_POSTGRES_URL=${KAZSAT_TEST_POSTGRES_URL:-postgresql+psycopg:/
 # In CI, a short soak first (issue: an hour by hand, a few minutes in CI): it prints its
 # figures and fails only if a part stops or the API errs; pytest's summary stays the last line.
 if [ "${CI:-}" = "true" ]; then
-  .venv/bin/python benchmarks/soak.py --minutes "${KAZSAT_SOAK_MINUTES:-2}"
+  .venv/bin/python benchmarks/soak.py --minutes "${KAZSAT_SOAK_MINUTES:-2}" --warmup-s 20
 fi
 exec .venv/bin/pytest "$@"
