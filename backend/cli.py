@@ -295,6 +295,9 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
                 child.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    # Ctrl-C stops everything even when started from a script in the background, where the
+    # shell hands SIGINT down ignored: our own handler also resets it for the children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         wait_for_api(settings.api_url, child=start(["api"]))
         marker = settings.data_dir / "backfilled"

@@ -50,3 +50,45 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
     err = " ".join(done.stderr.split())  # rich wraps long lines
     assert "mission database refused" in err and "kazsat-2" in err  # the API's own message
     assert "the API exited" in err and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_every_part_even_when_sigint_came_ignored(tmp_path) -> None:
+    """A shell that starts `kazsat up` in the background hands SIGINT down ignored; Ctrl-C
+    (SIGINT to the process group) must still stop the API, simulator and dashboard."""
+    import signal
+
+    import httpx
+    import psutil
+
+    api, dash = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAZSAT_DATA_DIR": str(tmp_path / "data"),
+           "KAZSAT_API_PORT": str(api), "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
+           "KAZSAT_DASHBOARD_PORT": str(dash),
+           "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}"}
+    up = subprocess.Popen([sys.executable, "-m", "backend", "up", "--backfill", ""], cwd=tmp_path,
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    parts: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert up.poll() is None, up.stderr.read()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{dash}/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the dashboard did not come up")
+        parts = psutil.Process(up.pid).children(recursive=True)
+        assert len(parts) >= 3  # api, simulator, dashboard
+        os.killpg(up.pid, signal.SIGINT)
+        up.wait(60)
+        _, alive = psutil.wait_procs(parts, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+        assert "stopping" in up.stderr.read()
+    finally:  # the parts run in sessions of their own: a failed run must not leave them
+        for p in [*parts, psutil.Process(up.pid)] if up.poll() is None else parts:
+            if p.is_running():
+                p.kill()
