@@ -248,9 +248,14 @@ def rebuild_rollups() -> None:
     from rich.progress import Progress
 
     from backend.services import build_services
+    from backend.store.sql import SqlStore
 
     setup_logging()
     services = build_services(get_settings())
+    if not isinstance(services.store, SqlStore):
+        console.print("[red]the InfluxDB store keeps no rollups (InfluxDB aggregates at query "
+                      "time): there is nothing to rebuild[/red]")
+        raise typer.Exit(2)
     with Progress(console=console) as progress:
         task = progress.add_task("rebuilding rollups", total=None)
         rows = services.store.rebuild_rollups(

@@ -6,7 +6,13 @@ above that rank for the parameter's persistence (consecutive samples, or seconds
 `persistence_s` is set); it moves down only once the value is back inside the bound by the
 hysteresis margin (no persistence on the way down). Booleans and enums map values to
 states instead of bands. A parameter with `active_when` is nominal while its gate (a bool
-of the same entity) is not true, and clears at once when the gate goes false.
+of the same entity) is not known true (`gate_open`, the one rule, which replay applies
+too), and clears at once when the gate goes false.
+
+Only the present is checked: a sample more than the clock tolerance ahead of the server
+clock is stored by the store but skipped here (and logged, at most once a minute), so one
+wrong clock cannot hold a series' "newest sample" a day ahead and make the current
+samples look late. Samples behind a series' newest checked one are history, as before.
 
 Stale (no sample for a few periods) is decided at read time from the latest sample's age
 (see `stale`); alerts for an entity whose telemetry stops are raised by backend.alerts.
@@ -18,8 +24,10 @@ always gates and gated series) takes `_step`. NaN bounds close the window.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +35,10 @@ import numpy as np
 
 from backend.mission import Band, Limits, Parameter
 from backend.series import SeriesInfo
-from backend.store.base import NS, Batch
+from backend.store.base import CLOCK_TOLERANCE_S, NS, Batch
+from backend.timeutil import format_time
+
+log = logging.getLogger(__name__)
 
 RANK = {"nominal": 0, "warning": 1, "critical": 2}
 NAMES = ("nominal", "warning", "critical")
@@ -67,8 +78,11 @@ class LimitChecker:
     """Every series' limit state. Thread-safe: callers that must keep their own work in
     step with the states (backend.alerts) hold `lock` around observe and their writes."""
 
-    def __init__(self, series: dict[int, SeriesInfo], overrides: dict[str, Limits]) -> None:
+    def __init__(self, series: dict[int, SeriesInfo], overrides: dict[str, Limits],
+                 clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
         self.lock = threading.RLock()
+        self.tolerance_ns = int(clock_tolerance_s * NS)
+        self.ahead = AheadReport()
         # Told of every batch's transitions, under the lock, so alert rows are written in
         # the order the states moved (backend.alerts.AlertBook.record).
         self.listener: Callable[[list[Transition]], None] | None = None
@@ -163,9 +177,10 @@ class LimitChecker:
 
     # ---- checking --------------------------------------------------------------------------
 
-    def observe(self, batch: Batch) -> list[Transition]:
+    def observe(self, batch: Batch, now_ns: int | None = None) -> list[Transition]:
         """Check a stored batch; samples not newer than a series' last checked one are
-        history (late or back-filled) and leave the live state alone.
+        history (late or back-filled) and leave the live state alone, and samples more
+        than the tolerance ahead of `now_ns` (default: the clock) are not the present.
 
         Series whose every new sample is inside its calm window (nominal, nothing pending:
         nearly all of them) are settled with numpy, taking only their newest sample; the
@@ -176,10 +191,14 @@ class LimitChecker:
         sids = np.asarray(batch.series_ids, dtype=np.int64)
         ts = np.asarray(batch.times, dtype=np.int64)
         vs = np.asarray(batch.values, dtype=np.float64)
+        horizon = (time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns
+        present = ts <= horizon
         with self.lock:
+            if not present.all():
+                self.ahead.note(batch, ~present, horizon - self.tolerance_ns, self._s)
             ids, where = np.unique(sids, return_inverse=True)
             series = [self._s[int(i)] for i in ids]
-            newer = ts > np.array([s.last_t for s in series], dtype=np.int64)[where]
+            newer = present & (ts > np.array([s.last_t for s in series], dtype=np.int64)[where])
             lo = np.array([s.calm_lo for s in series])[where]
             hi = np.array([s.calm_hi for s in series])[where]
             uneasy = np.zeros(len(ids), dtype=bool)
@@ -192,7 +211,7 @@ class LimitChecker:
                 for i in last.tolist():
                     s = series[where[i]]
                     s.last_t, s.last_value = int(ts[i]), float(vs[i])
-            slow = np.flatnonzero(uneasy[where])
+            slow = np.flatnonzero(uneasy[where] & newer)
             for i in slow[np.argsort(ts[slow], kind="stable")].tolist():
                 s, t, v = series[where[i]], int(ts[i]), float(vs[i])
                 if t <= s.last_t:
@@ -234,9 +253,9 @@ class LimitChecker:
         _calm(s)
 
     def _gate_changed(self, gate: _Series, t: int, v: float, out: list[Transition]) -> None:
-        """A gate going false clears what it gates at once; going true, the gated series
-        are checked from their next sample on."""
-        if v == 1.0:
+        """A gate closing clears what it gates at once; opening, the gated series are
+        checked from their next sample on."""
+        if gate_open(v):
             return
         for sid in gate.depends:
             d = self._s[sid]
@@ -246,7 +265,7 @@ class LimitChecker:
             _calm(d)
 
     def _instant(self, s: _Series, v: float) -> int:
-        if s.gate is not None and self._s[s.gate].last_value != 1.0:
+        if s.gate is not None and not gate_open(self._s[s.gate].last_value):
             return 0  # the limit applies only while its gate (e.g. amplifier on) is true
         if s.states:
             return s.states.get(v, 0)
@@ -258,7 +277,7 @@ class LimitChecker:
 
     def _cleared(self, s: _Series, v: float, rank: int) -> bool:
         """True when v is back inside rank's bounds by the hysteresis margin."""
-        if rank == 0 or (s.gate is not None and self._s[s.gate].last_value != 1.0):
+        if rank == 0 or (s.gate is not None and not gate_open(self._s[s.gate].last_value)):
             return True
         if s.states:
             return s.states.get(v, 0) < rank
@@ -270,6 +289,38 @@ class LimitChecker:
         s.state = new
         out.append(Transition(s.info.id, NAMES[old], NAMES[new], t, v,
                               describe_limit(s, max(new, old), v)))
+
+
+class AheadReport:
+    """Counts samples left out for being ahead of the server clock and says so in the log
+    at most once a minute, naming the furthest one: a sender whose clock runs ahead."""
+
+    INTERVAL_NS = 60 * NS
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._pending = 0
+        self._furthest: tuple[int, int] | None = None  # (ns ahead, series id)
+        self._logged_t = 0
+
+    def note(self, batch: Batch, ahead: np.ndarray, now: int, series: dict[int, _Series]) -> None:
+        idx = np.flatnonzero(ahead)
+        far = int(idx[np.argmax(np.asarray(batch.times, dtype=np.int64)[idx])])
+        lead = batch.times[far] - now
+        self.total += len(idx)
+        self._pending += len(idx)
+        if self._furthest is None or lead > self._furthest[0]:
+            self._furthest = (lead, batch.series_ids[far])
+        if now - self._logged_t < self.INTERVAL_NS:
+            return
+        lead, sid = self._furthest
+        info = series[sid].info
+        where = "/".join(x for x in (info.station, info.satellite) if x)
+        log.warning("%d samples ahead of the server clock (%s) stored as history, not as the "
+                    "present: not limit checked live, not the latest value; the furthest "
+                    "%.0f s ahead (%s %s). Check the sender's clock (NTP).", self._pending,
+                    format_time(now), lead / NS, where, info.parameter.key)
+        self._pending, self._furthest, self._logged_t = 0, None, now
 
 
 def _calm(s: _Series) -> None:
@@ -293,6 +344,12 @@ def describe_limit(s: _Series, rank: int, v: float) -> str:
     lo, hi = s.lo[rank], s.hi[rank]
     low_side = lo > -math.inf and (hi == math.inf or abs(v - lo) < abs(v - hi))
     return f"{NAMES[rank]} {'low' if low_side else 'high'} {lo if low_side else hi:g}{unit}"
+
+
+def gate_open(flag: float | None) -> bool:
+    """Whether a limit with `active_when` applies: its flag (a bool of the same entity,
+    e.g. the amplifier on, the link prime) is known to be true. Unknown counts as closed."""
+    return flag == 1.0
 
 
 def instant_state(parameter: Parameter, limits: Limits | None, value: float) -> str:

@@ -72,7 +72,7 @@ def open_store(settings: Settings, engine: Engine, registry: SeriesRegistry) -> 
         from backend.store.influx import InfluxStore
 
         return InfluxStore.from_settings(settings, registry)
-    return SqlStore(engine)
+    return SqlStore(engine, settings.clock_tolerance_s)
 
 
 def build_services(settings: Settings) -> Services:
@@ -83,7 +83,7 @@ def build_services(settings: Settings) -> Services:
     with db.reader(engine).connect() as conn:
         overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
                      for r in conn.execute(select(db.limit_overrides))}
-    checker = LimitChecker(registry.by_id, overrides)
+    checker = LimitChecker(registry.by_id, overrides, settings.clock_tolerance_s)
     sender = OutboxSender(engine, settings)
     alerts = AlertBook(engine, mission, registry.by_id, checker, settings, sender.wake)
     checker.prime(store.latest(), alerts.load())

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from backend.store.base import CLOCK_TOLERANCE_S
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -49,6 +51,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 32 * 1024 * 1024  # an ingest body (after gzip) larger than this is 413
     max_future_s: int = 86_400  # samples further ahead than this are refused
+    # Samples further ahead of the server clock than this (but within max_future_s) are
+    # stored for replay but are not the present: not the latest value, not limit checked
+    # live (docs/alerts.md "Samples ahead of the clock"). Allows for ordinary clock skew.
+    clock_tolerance_s: float = Field(default=CLOCK_TOLERANCE_S, ge=0)
     check_limits: bool = True  # off only to measure what limit checking costs
 
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.

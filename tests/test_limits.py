@@ -48,6 +48,22 @@ def moves(transitions: list[Transition]) -> list[tuple[str, str]]:
     return [(t.old, t.new) for t in transitions]
 
 
+# ---- the present ------------------------------------------------------------------------------
+
+def test_a_sample_ahead_of_the_clock_is_not_checked_and_does_not_hide_the_present(caplog) -> None:
+    c, _ = checker("battery_soc")  # critical below 40, persistence 5
+    now = T0 + 10 * NS
+    assert c.observe(Batch([1], [T0 + 23 * 3600 * NS], [10.0]), now_ns=now) == []
+    assert "ahead of the server clock" in caplog.text and c.ahead.total == 1
+    out = []
+    for i in range(5):
+        out += c.observe(Batch([1], [T0 + i * NS], [30.0]), now_ns=now)
+    assert moves(out) == [("nominal", "critical")] and c.newest_t([1]) == T0 + 4 * NS
+    # Within the tolerance (clock skew) a sample is the present.
+    assert moves(c.observe(Batch([1], [now + 4 * NS], [90.0]), now_ns=now)) == [
+        ("critical", "nominal")]
+
+
 # ---- persistence ------------------------------------------------------------------------------
 
 def test_a_breach_counts_after_persistence_samples_not_before() -> None:

@@ -120,6 +120,41 @@ def test_write_then_latest_and_at(store):
     assert snap[a] == (T0, 100.0) and snap[b] == (T0, 90.0)
 
 
+def test_sample_ahead_of_the_clock_is_stored_but_not_the_latest(store):
+    """A sender whose clock runs a day ahead: its sample is kept for replay, but the
+    latest values stay the present, and the present goes on moving them."""
+    a = sid(store)
+    store.write(Batch([a], [T0 + 86_000 * NS], [99.0]), now_ns=T0)
+    assert store.latest(now_ns=T0) == {}
+    assert store.at(T0 + 86_000 * NS)[a] == (T0 + 86_000 * NS, 99.0)
+    store.write(Batch([a, a], [T0 - NS, T0 + 4 * NS], [30.0, 31.0]), now_ns=T0)  # 4 s: skew
+    assert store.latest(now_ns=T0)[a] == (T0 + 4 * NS, 31.0)
+    # A day on, the same time arrives as the present: stored once, and it is the latest.
+    later = T0 + 86_000 * NS
+    assert len(store.write(Batch([a, a], [later, later + NS], [99.0, 98.0]), now_ns=later)) \
+        == (1 if first_wins(store) else 2)
+    assert store.latest(now_ns=later + NS)[a] == (later + NS, 98.0)
+
+
+def test_latest_row_ahead_of_the_clock_is_put_back(store):
+    """A latest row a day ahead, as a version before the clock rule left it, is put back
+    to the newest sample of the present the first time latest is read (at start)."""
+    sql_only(store)
+    a, b = sid(store), sid(store, "battery_soc")
+    store.write(Batch([a, b], [T0, T0], [100.0, 90.0]), now_ns=T0)
+    store.write(Batch([a, b], [T0 + 86_000 * NS] * 2, [105.0, 99.0]), now_ns=T0)
+    with store.engine.begin() as conn:
+        conn.execute(db.latest.update().values(t=T0 + 86_000 * NS, value=99.0))
+        conn.execute(db.samples.delete().where(db.samples.c.series_id == b,
+                                               db.samples.c.t == T0))
+    reopened = SqlStore(store.engine)
+    assert reopened.latest(now_ns=T0) == {a: (T0, 100.0)}  # b has no sample of the present
+    with store.reader.connect() as conn:
+        assert conn.execute(select(db.latest.c.series_id, db.latest.c.t)).all() == [(a, T0)]
+    assert len(reopened.write(Batch([a], [T0 + NS], [101.0]), now_ns=T0)) == 1
+    assert reopened.latest(now_ns=T0)[a] == (T0 + NS, 101.0)
+
+
 def fail_inserts_of(store, value: float) -> None:
     """A trigger that makes the database itself refuse one row, in the middle of a batch."""
     with store.engine.begin() as conn:

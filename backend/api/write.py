@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -51,12 +52,15 @@ async def write(request: Request, services: ServicesDep, _: Writer,
 
 
 def ingest_text(services: Services, text: str, precision: str) -> int:
-    """Parse, validate, store durably, then check limits. Returns samples stored."""
+    """Parse, validate, store durably, then check limits. Returns samples stored.
+    One clock reading decides for the whole batch what is the present (a sample ahead of
+    it is stored, but is neither the latest value nor limit checked)."""
+    now = time.time_ns()
     try:
-        batch = services.ingestor.parse(text, precision)
+        batch = services.ingestor.parse(text, precision, now)
     except IngestError as exc:
         raise RefusedBatch(exc) from None
-    stored = services.store.write(batch)
+    stored = services.store.write(batch, now)
     if services.settings.check_limits:
-        services.limits.observe(stored)
+        services.limits.observe(stored, now)
     return len(stored)

@@ -11,6 +11,10 @@ from typing import Protocol
 LEVELS_S: tuple[int, ...] = (60, 600, 3600, 86400)
 LEVEL_NAMES = {60: "1m", 600: "10m", 3600: "1h", 86400: "1d"}
 NS = 1_000_000_000
+# A sample more than this ahead of the server clock is stored (replay shows it at its time)
+# but is not the present: it does not become its series' latest value and is not limit
+# checked live. The margin allows for ordinary clock skew between senders and the server.
+CLOCK_TOLERANCE_S = 5.0
 
 
 @dataclass
@@ -50,12 +54,15 @@ class StoreUnavailable(RuntimeError):
 
 
 class TelemetryStore(Protocol):
-    def write(self, batch: Batch) -> Batch:
+    def write(self, batch: Batch, now_ns: int | None = None) -> Batch:
         """Store a batch atomically and durably; return the samples that were new
-        (a sample whose series and time are already stored is ignored: the first stands)."""
+        (a sample whose series and time are already stored is ignored: the first stands).
+        Samples more than the clock tolerance ahead of `now_ns` (default: the server
+        clock) are stored but never become their series' latest."""
 
-    def latest(self) -> dict[int, tuple[int, float]]:
-        """Every series' latest (time, value)."""
+    def latest(self, now_ns: int | None = None) -> dict[int, tuple[int, float]]:
+        """Every series' latest (time, value): its newest sample that was not ahead of
+        the server clock (beyond the tolerance); never one ahead of `now_ns` + tolerance."""
 
     def at(self, t_ns: int) -> dict[int, tuple[int, float]]:
         """Every series' last (time, value) at or before t_ns."""
@@ -68,8 +75,5 @@ class TelemetryStore(Protocol):
                level_s: int | None) -> Iterator[tuple]:
         """Stream (series_id, t, value) raw, or (series_id, bucket_t, min, max, mean, count,
         first, last) at a rollup level, ordered by series then time."""
-
-    def rebuild_rollups(self, progress: object = None) -> int:
-        """Recompute every rollup from raw samples; return the rows written."""
 
     def close(self) -> None: ...

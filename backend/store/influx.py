@@ -6,7 +6,10 @@ stored float (bools 0/1, enums their index, as in SQL). Relational state stays i
 
 What differs from the SQL store (docs/deployment.md):
 - no rollups: InfluxDB aggregates at query time (`aggregateWindow` with min, max, mean,
-  count), so `rebuild_rollups` has nothing to do and query time grows with the range;
+  count), so query time grows with the range, and the store has no `rebuild_rollups`
+  (`kazsat db rebuild-rollups` says so);
+- the latest values are the last points up to the server clock plus the clock tolerance,
+  found at read time (the SQL store keeps a table of them);
 - a sample sent again for the same series and time overwrites (the last write wins), and
   `write` returns every sample it sent, not only the new ones;
 - a batch larger than `chunk_points` goes as several requests: not all-or-nothing.
@@ -25,7 +28,7 @@ import numpy as np
 
 from backend.series import SeriesInfo, SeriesRegistry
 from backend.settings import Settings
-from backend.store.base import NS, Batch, Buckets, RangeResult, StoreUnavailable
+from backend.store.base import CLOCK_TOLERANCE_S, NS, Batch, Buckets, RangeResult, StoreUnavailable
 
 log = logging.getLogger(__name__)
 EPOCH = "1970-01-01T00:00:00Z"
@@ -152,7 +155,8 @@ def csv_rows(rows: Iterator[list[str]]) -> Iterator[dict[str, str]]:
 
 class InfluxStore:
     def __init__(self, client, bucket: str, registry: SeriesRegistry, retries: int = 5,
-                 chunk_points: int = 5000, sleep: Callable[[float], None] = time.sleep) -> None:
+                 chunk_points: int = 5000, sleep: Callable[[float], None] = time.sleep,
+                 clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.client, self.bucket, self.registry = client, bucket, registry
@@ -162,6 +166,7 @@ class InfluxStore:
         self.write_api = client.write_api(write_options=SYNCHRONOUS)
         self.query_api = client.query_api()
         self.retries, self.chunk_points, self._sleep = retries, chunk_points, sleep
+        self.tolerance_ns = int(clock_tolerance_s * NS)
         self.prefixes = {sid: line_prefix(info) for sid, info in registry.by_id.items()}
         self.by_key = {(i.parameter.subsystem, i.satellite or "", i.station or "",
                         i.parameter.key): sid for sid, i in registry.by_id.items()}
@@ -177,7 +182,8 @@ class InfluxStore:
                                 timeout=int(settings.influx_timeout_s * 1000))
         log.info("InfluxDB store at %s, org %s, bucket %s", settings.influx_url,
                  settings.influx_org, settings.influx_bucket)
-        return cls(client, settings.influx_bucket, registry, settings.influx_write_retries)
+        return cls(client, settings.influx_bucket, registry, settings.influx_write_retries,
+                   clock_tolerance_s=settings.clock_tolerance_s)
 
     @classmethod
     def from_url(cls, url: str, registry: SeriesRegistry,
@@ -197,7 +203,9 @@ class InfluxStore:
 
     # ---- writing --------------------------------------------------------------------------
 
-    def write(self, batch: Batch) -> Batch:
+    def write(self, batch: Batch, now_ns: int | None = None) -> Batch:
+        """Points ahead of the clock are written like any other: `latest` leaves them out
+        when it reads, so `now_ns` has nothing to decide here."""
         if not batch:
             return batch
         sids = np.asarray(batch.series_ids, dtype=np.int64)
@@ -270,8 +278,9 @@ class InfluxStore:
                 out[sid] = (parse_time(r["_time"]), _number(r["_value"]))
         return out
 
-    def latest(self) -> dict[int, tuple[int, float]]:
-        return self._last(time.time_ns() + 366 * 86_400 * NS)  # ingest allows the future
+    def latest(self, now_ns: int | None = None) -> dict[int, tuple[int, float]]:
+        # Points further ahead are stored for replay but are not the present.
+        return self._last((time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns + 1)
 
     def at(self, t_ns: int) -> dict[int, tuple[int, float]]:
         return self._last(t_ns + 1)  # range() stops before its stop
@@ -308,10 +317,6 @@ class InfluxStore:
                 yield (sid, parse_time(r["_time"]), *(_number(r[k]) for k in ("min", "max",
                        "mean")), int(_number(r["count"])), _number(r["first"]),
                        _number(r["last"]))
-
-    def rebuild_rollups(self, progress: object = None) -> int:
-        log.info("InfluxDB store: no rollups to rebuild (InfluxDB aggregates at query time)")
-        return 0
 
     def close(self) -> None:
         self.write_api.close()

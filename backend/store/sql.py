@@ -2,7 +2,9 @@
 
 Raw samples sit in `samples` keyed on (series_id, t); `rollups` holds min, max, sum, count,
 first and last per series for each level in LEVELS_S, kept current in the same transaction
-as the samples; `latest` holds each series' newest sample. Hot paths use the driver's
+as the samples; `latest` holds each series' newest sample that was not ahead of the server
+clock (beyond CLOCK_TOLERANCE_S) when it was written: a sample from a sender whose clock
+runs ahead is stored, but never stands for the present. Hot paths use the driver's
 executemany through `exec_driver_sql` with tuples: about 2.5x SQLAlchemy's insert() with
 dicts on this machine (PERFORMANCE.md).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -22,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backend import db
 from backend.store.base import (
+    CLOCK_TOLERANCE_S,
     LEVEL_NAMES,
     LEVELS_S,
     NS,
@@ -35,8 +39,9 @@ log = logging.getLogger(__name__)
 
 
 class SqlStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
         self.engine = engine
+        self.tolerance_ns = int(clock_tolerance_s * NS)
         self.reader = db.reader(engine)
         self._sqlite = engine.dialect.name == "sqlite"
         self._lock = threading.Lock()  # one writer at a time in this process
@@ -82,42 +87,57 @@ class SqlStore:
 
     # ---- writing ------------------------------------------------------------------------
 
-    def write(self, batch: Batch) -> Batch:
+    def write(self, batch: Batch, now_ns: int | None = None) -> Batch:
         if not batch:
             return batch
+        live_until = (time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns
+        cols = Columns.of(batch)
         with self._lock:
             try:
                 try:
-                    stored = self._write_once(Columns.of(batch))
+                    stored = self._write_once(cols, live_until, trust_cache=True)
                 except _StaleCache:
+                    # Another process stored some of these, or a sample once ahead of the
+                    # clock is sent again now as current: check each against the table.
                     self._latest_t = self._load_latest_times()
-                    stored = self._write_once(Columns.of(batch))
+                    stored = self._write_once(cols, live_until, trust_cache=False)
             except (OperationalError, DBAPIError, psycopg.Error) as exc:  # COPY: psycopg's own
                 self._latest_t = self._load_latest_times_quietly()
                 raise StoreUnavailable(_reason(exc)) from exc
-            last = stored.last_per_series()
-            self._latest_t.ensure(int(stored.sids.max(initial=0)))
-            self._latest_t.t[stored.sids[last]] = np.maximum(
-                self._latest_t.t[stored.sids[last]], stored.ts[last])
+            live = stored.take(stored.ts <= live_until)
+            last = live.last_per_series()
+            self._latest_t.ensure(int(live.sids.max(initial=0)))
+            self._latest_t.t[live.sids[last]] = np.maximum(
+                self._latest_t.t[live.sids[last]], live.ts[last])
         return stored.batch()
 
-    def _write_once(self, cols: Columns) -> Columns:
+    def _write_once(self, cols: Columns, live_until: int, trust_cache: bool) -> Columns:
+        """Samples, rollups and latest rows in one transaction. Samples after live_until
+        are stored and rolled up but leave `latest` alone."""
+        self._latest_t.ensure(int(cols.sids.max(initial=0)))
+        fresh = np.zeros(len(cols.ts), dtype=bool)
+        if trust_cache:  # newer than the series' latest and not ahead: nothing to look up
+            fresh = (cols.ts > self._latest_t.t[cols.sids]) & (cols.ts <= live_until)
         with self.engine.begin() as conn:
             if self._sqlite:
-                stored = self._insert_samples(conn, cols)
+                stored = self._insert_samples(conn, cols, fresh)
             else:
-                stored = self._insert_samples_pg(conn, cols)
+                stored = self._insert_samples_pg(conn, cols, fresh)
             if len(stored.ts):
                 rollups = [r for lv in LEVELS_S for r in rollup_rows(stored, lv)]
-                last = stored.last_per_series()
-                latest = (stored.sids[last].tolist(), stored.ts[last].tolist(),
-                          stored.vs[last].tolist())
                 self._upsert_rollups(conn, rollups)
-                if self._sqlite:
-                    conn.exec_driver_sql(self._sql_latest, list(zip(*latest)))
-                else:
-                    conn.exec_driver_sql(self._sql_latest_pg, latest)
+                live = stored.take(stored.ts <= live_until)
+                if len(live.ts):
+                    self._upsert_latest(conn, live)
         return stored
+
+    def _upsert_latest(self, conn, live: Columns) -> None:
+        last = live.last_per_series()
+        latest = (live.sids[last].tolist(), live.ts[last].tolist(), live.vs[last].tolist())
+        if self._sqlite:
+            conn.exec_driver_sql(self._sql_latest, list(zip(*latest)))
+        else:
+            conn.exec_driver_sql(self._sql_latest_pg, latest)
 
     def _upsert_rollups(self, conn, rows: list[tuple]) -> None:
         if self._sqlite:
@@ -125,12 +145,11 @@ class SqlStore:
         elif rows:
             conn.exec_driver_sql(self._sql_rollup_pg, tuple(map(list, zip(*rows))))
 
-    def _insert_samples_pg(self, conn, cols: Columns) -> Columns:
-        """Insert what is new; return exactly the samples that were stored. Samples newer
-        than their series' latest go in by COPY, about twice the rate of an INSERT here;
-        the rest (late, resent) by one INSERT … ON CONFLICT DO NOTHING RETURNING."""
-        self._latest_t.ensure(int(cols.sids.max(initial=0)))
-        fresh_mask = cols.ts > self._latest_t.t[cols.sids]
+    def _insert_samples_pg(self, conn, cols: Columns, fresh_mask: np.ndarray) -> Columns:
+        """Insert what is new; return exactly the samples that were stored. Fresh samples
+        (newer than their series' latest) go in by COPY, about twice the rate of an INSERT
+        here; the rest (late, resent, ahead) by one INSERT … ON CONFLICT DO NOTHING
+        RETURNING."""
         fresh = cols.take(fresh_mask)
         if len(fresh.ts):
             # The same transaction as the rest of the batch, on the driver's connection.
@@ -153,10 +172,8 @@ class SqlStore:
             return fresh
         return Columns.concat(fresh, Columns.of(Batch(*(list(c) for c in zip(*rows)))))
 
-    def _insert_samples(self, conn, cols: Columns) -> Columns:
+    def _insert_samples(self, conn, cols: Columns, fresh_mask: np.ndarray) -> Columns:
         """Insert what is new; return exactly the samples that were stored."""
-        self._latest_t.ensure(int(cols.sids.max(initial=0)))
-        fresh_mask = cols.ts > self._latest_t.t[cols.sids]
         fresh = cols.take(fresh_mask)
         if len(fresh.ts):
             inserted = conn.exec_driver_sql(self._sql_insert, fresh.rows()).rowcount
@@ -165,8 +182,8 @@ class SqlStore:
                 raise _StaleCache
         if fresh_mask.all():
             return fresh
-        # Out-of-order (two writers in flight, a back-fill) or resent samples: look up which
-        # are stored already, one range query per series, and insert the rest at once.
+        # Out-of-order (two writers in flight, a back-fill), resent or ahead samples: look up
+        # which are stored already, one range query per series, and insert the rest at once.
         late = cols.take(~fresh_mask)
         new = late.take(~self._stored_already(conn, late))
         if len(new.ts):
@@ -198,10 +215,43 @@ class SqlStore:
 
     # ---- reading ------------------------------------------------------------------------
 
-    def latest(self) -> dict[int, tuple[int, float]]:
+    def latest(self, now_ns: int | None = None) -> dict[int, tuple[int, float]]:
+        horizon = (time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns
         with self._reading() as conn:
             rows = conn.execute(select(db.latest.c.series_id, db.latest.c.t, db.latest.c.value))
-            return {sid: (t, v) for sid, t, v in rows}
+            out = {sid: (t, v) for sid, t, v in rows}
+        ahead = [sid for sid, (t, _) in out.items() if t > horizon]
+        if ahead:
+            out.update(self._repair_latest(ahead, horizon))
+            out = {sid: row for sid, row in out.items() if row[0] <= horizon}
+        return out
+
+    def _repair_latest(self, sids: list[int], horizon: int) -> dict[int, tuple[int, float]]:
+        """Put latest rows ahead of the clock (left by a version that let any newer sample
+        in) back to their series' newest sample up to `horizon`, or remove them when there
+        is none. Returns the rows put back. The API does this when it starts."""
+        s, lt = db.samples.c, db.latest.c
+        out = {}
+        try:
+            with self._lock, self.engine.begin() as conn:
+                for sid in sids:
+                    found = conn.execute(select(s.t, s.value).where(
+                        s.series_id == sid, s.t <= horizon).order_by(s.t.desc()).limit(1)).first()
+                    where = (lt.series_id == sid, lt.t > horizon)
+                    if found is None:
+                        conn.execute(db.latest.delete().where(*where))
+                    else:
+                        t, value = found
+                        conn.execute(db.latest.update().where(*where).values(t=t, value=value))
+                        out[sid] = (t, value)
+                    self._latest_t.ensure(sid)
+                    self._latest_t.t[sid] = found[0] if found is not None else -1
+        except (OperationalError, DBAPIError) as exc:
+            raise StoreUnavailable(_reason(exc)) from exc
+        log.warning("latest value of %d series was ahead of the server clock (a sample from "
+                    "a clock running ahead, stored before such samples were kept out of the "
+                    "present); put back to the newest sample up to now", len(sids))
+        return out
 
     def at(self, t_ns: int) -> dict[int, tuple[int, float]]:
         # One statement: an index seek per series for its last time at or before t_ns, then
