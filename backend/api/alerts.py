@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
 from backend.alerts import AlertConflict, AlertNotFound
-from backend.api.deps import OrjsonResponse, Reader, ServicesDep, require
+from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, request_time, require
 from backend.mission import Band, Limits, Parameter
 from backend.services import Services
-from backend.timeutil import parse_time
 from backend.tokens import Principal
 
 AlertId = Annotated[int, Path(ge=1, le=2**53, description="alert id")]
@@ -22,7 +21,6 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"], default_response_class=Orj
 
 Acker = Annotated[Principal, Depends(require("ack"))]
 Engineer = Annotated[Principal, Depends(require("limits"))]
-Entity = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,32}$")]
 
 
 class AckBody(BaseModel):
@@ -52,8 +50,8 @@ def list_alerts(services: ServicesDep, _: Reader,
                 limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
     """Alerts, newest first, and the counts for the banner. start/end (RFC 3339) select
     alerts open at some time in [start, end)."""
-    start_ns = _time(start, "start") if start else None
-    end_ns = _time(end, "end") if end else None
+    start_ns = request_time(start, "start") if start else None
+    end_ns = request_time(end, "end") if end else None
     rows = services.alerts.list_alerts(status, satellite, station, severity, start_ns, end_ns,
                                        limit)
     return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts()})
@@ -99,8 +97,8 @@ def audit_log(services: ServicesDep, _: Reader, start: str | None = None,
               limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
     """Who acknowledged, shelved or changed limits, newest first."""
     return OrjsonResponse({"audit": audit.read(
-        services.engine, _time(start, "start") if start else None,
-        _time(end, "end") if end else None, action, limit)})
+        services.engine, request_time(start, "start") if start else None,
+        request_time(end, "end") if end else None, action, limit)})
 
 
 @router.get("/outbox")
@@ -149,9 +147,3 @@ def _parameter(services: Services, key: str) -> Parameter:
 def _one(services: Services, key: str) -> dict:
     return overrides.describe(services.engine, services.limits, services.mission, [key])[0]
 
-
-def _time(text: str, name: str) -> int:
-    try:
-        return parse_time(text, name)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from None

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: the services, the caller, JSON responses."""
+"""Dependencies shared by the routes: the services, the caller, JSON responses, and the
+request helpers that turn query parameters into times and series (400/404 saying why)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 
 from backend.ratelimit import retry_after_header
+from backend.series import SeriesInfo
 from backend.services import Services
+from backend.timeutil import parse_time
 from backend.tokens import Principal
 
 
@@ -67,3 +70,47 @@ class OrjsonResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+# ---- request helpers ------------------------------------------------------------------------
+
+Entity = Annotated[str | None, Query(pattern=r"^[a-z0-9-]{1,32}$")]
+
+
+def request_time(text: str, name: str) -> int:
+    try:
+        return parse_time(text, name)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def request_range(start: str, end: str) -> tuple[int, int]:
+    """[start, end) of a request in ns; 400 unless end is after start."""
+    start_ns, end_ns = request_time(start, "start"), request_time(end, "end")
+    if end_ns <= start_ns:
+        raise HTTPException(400, "end must be after start")
+    return start_ns, end_ns
+
+
+def find_series(services: Services, satellite: str | None, station: str | None,
+                parameters: list[str]) -> list[SeriesInfo]:
+    """The series named by a request, in its order; 404 naming the first that does not exist."""
+    check_entities(services, satellite, station)
+    found = []
+    for key in parameters:
+        info = services.registry.find(satellite, station, key)
+        if info is None:
+            raise HTTPException(404, f"no series {label(satellite, station, key)}")
+        found.append(info)
+    return found
+
+
+def check_entities(services: Services, satellite: str | None, station: str | None) -> None:
+    if satellite is not None and satellite not in services.mission.satellites:
+        raise HTTPException(404, f"unknown satellite {satellite!r}")
+    if station is not None and station not in services.mission.stations:
+        raise HTTPException(404, f"unknown station {station!r}")
+
+
+def label(satellite: str | None, station: str | None, key: str) -> str:
+    return "/".join(x for x in (station, satellite, key) if x)

@@ -11,8 +11,14 @@ from functools import lru_cache
 
 from fastapi import APIRouter, HTTPException, Query
 
-from backend.api.deps import OrjsonResponse, Reader, ServicesDep
-from backend.api.telemetry import Entity, check_entities, request_time
+from backend.api.deps import (
+    Entity,
+    OrjsonResponse,
+    Reader,
+    ServicesDep,
+    check_entities,
+    request_time,
+)
 from backend.store.base import NS
 from backend.timeutil import format_time
 from simulator.eclipse import eclipse_intervals_ns

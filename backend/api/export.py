@@ -9,8 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from backend import export
-from backend.api.deps import Reader, ServicesDep
-from backend.api.telemetry import Entity, find_series, request_range
+from backend.api.deps import Entity, Reader, ServicesDep, find_series, request_range
 from backend.store.base import LEVEL_NAMES
 from backend.timeutil import format_time
 
