@@ -42,6 +42,7 @@ class OutboxSender:
         self.settings = settings
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._busy = threading.Event()  # set while a delivery pass runs
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self._down_since: float | None = None
         self._said_unconfigured = False
@@ -64,6 +65,7 @@ class OutboxSender:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._busy.set()
             try:
                 more = self.deliver_due()
             except SQLAlchemyError as exc:
@@ -72,6 +74,8 @@ class OutboxSender:
             except Exception:
                 log.exception("outbox: unexpected error; retrying")
                 more = False
+            finally:
+                self._busy.clear()
             if not more:
                 self._wake.wait(self.settings.outbox_poll_s)
                 self._wake.clear()
@@ -79,21 +83,26 @@ class OutboxSender:
     # ---- delivering ------------------------------------------------------------------------
 
     def pending(self) -> dict:
-        """{"pending", "sent", "failed", "oldest_pending", "last_error"} for the API."""
+        """{"pending", "sent", "failed", "oldest_pending", "last_error", "idle"} for the API.
+        idle: no message is due now and none is being sent; those pending wait out a
+        back-off (or there are none), so nothing goes out until that or a new message."""
+        busy = self._busy.is_set()  # before the query: a pass that ends meanwhile has sent
         o = db.outbox.c
+        waiting = (o.sent_t.is_(None), o.failed_t.is_(None))
         with db.reader(self.engine).connect() as conn:
             counts = conn.execute(select(
-                func.count().filter(o.sent_t.is_(None), o.failed_t.is_(None)),
+                func.count().filter(*waiting),
                 func.count().filter(o.sent_t.is_not(None)),
                 func.count().filter(o.failed_t.is_not(None)),
-                func.min(o.created_t).filter(o.sent_t.is_(None), o.failed_t.is_(None)),
+                func.min(o.created_t).filter(*waiting),
+                func.count().filter(*waiting, o.next_attempt_t <= time.time_ns()),
             )).one()
             error = conn.execute(select(o.last_error).where(
                 o.sent_t.is_(None), o.last_error.is_not(None)).order_by(o.id.desc())
                 .limit(1)).scalar()
         return {"pending": counts[0], "sent": counts[1], "failed": counts[2],
                 "oldest_pending": format_time(counts[3]) if counts[3] else None,
-                "last_error": error}
+                "last_error": error, "idle": not busy and counts[4] == 0}
 
     def deliver_due(self, now: int | None = None) -> bool:
         """Send the messages that are due; True when there may be more due right away."""

@@ -98,7 +98,7 @@ def main(
         ingest_into(mission, api_url, token, start, end, step, days, concurrency, batch_values,
                     gzip_body)
         return
-    from tests.stack import Stack
+    from kazsat.stack import Stack
 
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp) / "data")

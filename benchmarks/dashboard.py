@@ -129,8 +129,8 @@ def cpu_with_browsers(url: str, pid: int, pages: list[str], seconds: float,
 
 
 def start_stack() -> tuple[object, object]:
+    from kazsat.stack import Stack
     from tests.browser.feed import Feeder
-    from tests.stack import Stack
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="kazsat-bench-")) / "data")
     stack.add_user(BENCH_USER, "viewer", BENCH_PASSWORD)

@@ -33,7 +33,7 @@ from backend.settings import Settings
 from backend.store.base import NS, Batch
 from backend.timeutil import format_time
 from benchmarks.scratch import scratch_database
-from tests.stack import Stack
+from kazsat.stack import Stack
 
 RANGES = {"1 h": 3600, "1 d": 86_400, "7 d": 7 * 86_400, "30 d": 30 * 86_400,
           "365 d": 365 * 86_400}

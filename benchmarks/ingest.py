@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.mission import load_mission
 from backend.settings import Settings
 from benchmarks.scratch import scratch_database
-from tests.stack import Stack
+from kazsat.stack import Stack
 
 # One line per entity and timestamp, with every 1-second parameter of the mission: what the
 # simulator sends live. Values wobble inside the warning band, as a healthy spacecraft's do.

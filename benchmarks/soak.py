@@ -24,7 +24,7 @@ import numpy as np
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.stack import ROOT, Stack
+from kazsat.stack import ROOT, Stack
 
 
 def rss_mb(pid: int) -> float:

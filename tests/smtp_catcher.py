@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from tests.stack import free_port
+from kazsat.stack import free_port
 
 
 @dataclass

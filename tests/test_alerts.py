@@ -11,15 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.stack import Stack
+from kazsat.stack import Stack
 
 NS = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          module_store_env: dict[str, str]) -> Iterator[Stack]:
     s = Stack(Path(tmp_path_factory.mktemp("alerts")) / "data",
-              extra_env={"KAZSAT_STALE_ALERT_S": "0"})
+              extra_env={"KAZSAT_STALE_ALERT_S": "0", **module_store_env})
     s.start_api()
     yield s
     s.stop()
@@ -176,8 +177,9 @@ def test_limit_changes_need_an_engineer_apply_at_once_and_are_audited(stack: Sta
     assert not [x for x in alerts(stack)["alerts"] if x["parameter"] == "bus_current"]
 
 
-def test_open_alerts_and_overrides_survive_a_restart(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "data", extra_env={"KAZSAT_STALE_ALERT_S": "0"})
+def test_open_alerts_and_overrides_survive_a_restart(tmp_path: Path,
+                                                     store_env: dict[str, str]) -> None:
+    stack = Stack(tmp_path / "data", extra_env={"KAZSAT_STALE_ALERT_S": "0", **store_env})
     stack.start_api()
     try:
         write(stack, "aocs,satellite=kazsat-2", "roll_error", [0.0, 0.2, 0.2, 0.2])

@@ -75,7 +75,7 @@ def test_viewer_may_not_write_and_ingest_may_not_read(stack):
 
 
 def test_body_over_the_limit_is_413(tmp_path):
-    from tests.stack import Stack
+    from kazsat.stack import Stack
 
     s = Stack(tmp_path / "data", extra_env={"KAZSAT_MAX_BODY_BYTES": "1000"})
     s.start_api()

@@ -16,18 +16,19 @@ from fastapi.testclient import TestClient
 from backend import users
 from backend.services import open_database
 from backend.settings import Settings
-from tests.stack import ROOT, Stack
+from kazsat.stack import ROOT, Stack
 
 NS = 10**9
 PASSWORD = "steppe-wind-1997"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          module_store_env: dict[str, str]) -> Iterator[Stack]:
     # Per-address failures high: every test here logs in from 127.0.0.1 (see `strict`).
     s = Stack(Path(tmp_path_factory.mktemp("auth")) / "data",
               extra_env={"KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "1000",
-                         "KAZSAT_SMTP_PASSWORD": "smtp-secret-0xC0FFEE"})
+                         "KAZSAT_SMTP_PASSWORD": "smtp-secret-0xC0FFEE", **module_store_env})
     for name, role in (("vera", "viewer"), ("oleg", "operator"), ("erzhan", "engineer")):
         s.add_user(name, role, PASSWORD)
     s.start_api()
@@ -36,13 +37,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def strict(tmp_path_factory: pytest.TempPathFactory,
+           module_store_env: dict[str, str]) -> Iterator[Stack]:
     """Small limits: 3 failures per name, 5 per address, 2 s sessions, 2 writes a second."""
     s = Stack(Path(tmp_path_factory.mktemp("strict")) / "data",
               extra_env={"KAZSAT_LOGIN_MAX_FAILURES": "3",
                          "KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
                          "KAZSAT_SESSION_MAX_S": "2", "KAZSAT_INGEST_RATE_PER_S": "2",
-                         "KAZSAT_INGEST_BURST": "3", "KAZSAT_MAX_JSON_BYTES": "2000"})
+                         "KAZSAT_INGEST_BURST": "3", "KAZSAT_MAX_JSON_BYTES": "2000",
+                         **module_store_env})
     for name in ("asel", "bolat", "kanat"):
         s.add_user(name, "operator", PASSWORD)
     s.start_api()

@@ -17,8 +17,8 @@ from backend.api.write import ingest_text
 from backend.services import Services, build_services
 from backend.settings import Settings
 from backend.timeutil import format_time
+from kazsat.stack import Stack
 from tests.smtp_catcher import SmtpCatcher, wait_for
-from tests.stack import Stack
 
 NS = 1_000_000_000
 FAST = {"KAZSAT_STALE_ALERT_S": "0", "KAZSAT_OUTBOX_POLL_S": "0.2",
@@ -40,8 +40,8 @@ def smtp() -> Iterator[SmtpCatcher]:
     catcher.stop()
 
 
-def start_stack(tmp_path: Path, smtp: SmtpCatcher, **env: str) -> Stack:
-    stack = Stack(tmp_path / "data", extra_env={**FAST, **smtp.env, **env})
+def start_stack(tmp_path: Path, smtp: SmtpCatcher, store: dict[str, str], **env: str) -> Stack:
+    stack = Stack(tmp_path / "data", extra_env={**FAST, **smtp.env, **store, **env})
     stack.start_api()
     return stack
 
@@ -55,15 +55,15 @@ def outbox(stack: Stack) -> dict:
 # what is due when is decided by the test, not by timing ------------------------------------
 
 @pytest.fixture
-def local(tmp_path: Path, smtp: SmtpCatcher,
+def local(tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str],
           monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Services]]:
-    """make(**env) -> Services over a fresh SQLite file, no background threads; an env
-    value of None unsets a FAST one (its default applies)."""
+    """make(**env) -> Services over a fresh database (SQLite, then PostgreSQL), no
+    background threads; an env value of None unsets a FAST one (its default applies)."""
     made: list[Services] = []
 
     def make(**env: str | None) -> Services:
         for key, value in {**FAST, **smtp.env, "KAZSAT_DATA_DIR": str(tmp_path / "local"),
-                           **env}.items():
+                           "KAZSAT_DATABASE_URL": None, **store_env, **env}.items():
             if value is None:
                 monkeypatch.delenv(key, raising=False)
             else:
@@ -98,10 +98,10 @@ def ids(messages: list) -> list[tuple[str, ...]]:
     return [MESSAGE_ID.match(m.message_id).groups() for m in messages]
 
 
-def test_a_breach_sends_exactly_one_email_with_the_facts(tmp_path: Path,
-                                                          smtp: SmtpCatcher) -> None:
+def test_a_breach_sends_exactly_one_email_with_the_facts(
+        tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str]) -> None:
     smtp.start()
-    stack = start_stack(tmp_path, smtp)
+    stack = start_stack(tmp_path, smtp, store_env)
     try:
         t0 = time.time_ns() - 60 * NS
         # bus_voltage: critical high 103 V, persistence 3: raised by the third sample over.
@@ -153,9 +153,9 @@ def breaches(stack: Stack, t0: int) -> None:
         assert stack.write(lines(key, field, values, t0)).status_code == 204
 
 
-def test_smtp_down_loses_nothing_and_each_message_arrives_once(tmp_path: Path,
-                                                               smtp: SmtpCatcher) -> None:
-    stack = start_stack(tmp_path, smtp)  # the SMTP server is not running yet
+def test_smtp_down_loses_nothing_and_each_message_arrives_once(
+        tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str]) -> None:
+    stack = start_stack(tmp_path, smtp, store_env)  # the SMTP server is not running yet
     try:
         breaches(stack, time.time_ns() - 30 * NS)
         wait_for(lambda: (o := outbox(stack))["pending"] == 3 and o["last_error"],
@@ -178,11 +178,11 @@ def test_smtp_down_loses_nothing_and_each_message_arrives_once(tmp_path: Path,
         stack.stop()
 
 
-def test_a_crash_mid_send_delivers_everything_after_restart(tmp_path: Path,
-                                                            smtp: SmtpCatcher) -> None:
+def test_a_crash_mid_send_delivers_everything_after_restart(
+        tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str]) -> None:
     smtp.hold.set()  # the server takes the first message and keeps the client waiting
     smtp.start()
-    stack = start_stack(tmp_path, smtp)
+    stack = start_stack(tmp_path, smtp, store_env)
     try:
         breaches(stack, time.time_ns() - 30 * NS)
         assert smtp.held.wait(20), stack.api.log()
@@ -205,10 +205,10 @@ def test_a_crash_mid_send_delivers_everything_after_restart(tmp_path: Path,
         stack.stop()
 
 
-def test_a_flapping_parameter_is_emailed_once_per_interval(tmp_path: Path,
-                                                           smtp: SmtpCatcher) -> None:
+def test_a_flapping_parameter_is_emailed_once_per_interval(
+        tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str]) -> None:
     smtp.start()
-    stack = start_stack(tmp_path, smtp, KAZSAT_ALERT_EMAIL_INTERVAL_S="60")
+    stack = start_stack(tmp_path, smtp, store_env, KAZSAT_ALERT_EMAIL_INTERVAL_S="60")
     try:
         t0 = time.time_ns() - 300 * NS
         # 50 cycles of 4 s: three samples over the critical limit (raised on the third),
@@ -229,16 +229,21 @@ def test_a_flapping_parameter_is_emailed_once_per_interval(tmp_path: Path,
                         key=lambda m: int(MESSAGE_ID.match(m.message_id).group(1)))
         assert [int(MESSAGE_ID.match(m.message_id).group(1)) for m in raised] == [1, 16, 31, 46]
         assert "14 more crossings of this limit were not emailed" in raised[1].text()
-        time.sleep(0.5)  # nothing else is on its way (the outbox says so too)
-        assert len(smtp.messages()) == 8 and outbox(stack)["pending"] == 0
+        # Nothing else is on its way: every alert has cleared (none is owed a message held
+        # back) and the outbox has nothing due or being sent.
+        with stack.client() as c:
+            assert c.get("/api/v1/alerts").json()["alerts"] == []
+        idle = wait_for(lambda: (o := outbox(stack))["idle"] and o, what="the outbox idle")
+        assert (idle["pending"], idle["sent"], idle["failed"]) == (0, 8, 0)
+        assert len(smtp.messages()) == 8
     finally:
         stack.stop()
 
 
-def test_stale_telemetry_raises_one_alert_per_entity_and_clears(tmp_path: Path,
-                                                                smtp: SmtpCatcher) -> None:
+def test_stale_telemetry_raises_one_alert_per_entity_and_clears(
+        tmp_path: Path, smtp: SmtpCatcher, store_env: dict[str, str]) -> None:
     smtp.start()
-    stack = start_stack(tmp_path, smtp, KAZSAT_STALE_ALERT_S="1")
+    stack = start_stack(tmp_path, smtp, store_env, KAZSAT_STALE_ALERT_S="1")
     try:
         now = time.time_ns()
         stack.write(lines("power,satellite=kazsat-2", "bus_voltage", [100.0], now))
@@ -347,6 +352,23 @@ def test_email_held_back_is_still_owed_after_a_restart_and_none_is_repeated(
     again.alerts.tick()
     deliver(again)
     assert ids(smtp.messages()) == [*before, ("2", "raised", "1")]
+
+
+def test_the_outbox_is_idle_only_when_nothing_is_due(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    services = local()  # the SMTP server is not running yet
+    assert services.sender.pending()["idle"]  # nothing queued
+    ingest(services, "power,satellite=kazsat-2", "bus_voltage", [104.0] * 3,
+           time.time_ns() - 10 * NS)
+    assert not services.sender.pending()["idle"]  # the raise is due
+    assert not services.sender.deliver_due()  # refused connection: it backs off
+    status = services.sender.pending()
+    assert status["idle"] and status["pending"] == 1  # waits out its back-off
+    smtp.start()
+    deliver(services, time.time_ns() + 3600 * NS)
+    status = services.sender.pending()
+    assert status["idle"] and (status["pending"], status["sent"]) == (0, 1)
+    assert len(smtp.messages()) == 1
 
 
 def test_when_smtp_is_back_the_waiting_messages_go_at_once(

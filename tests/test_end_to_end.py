@@ -9,8 +9,8 @@ import sys
 from backend.mission import load_mission
 from backend.settings import Settings
 from backend.timeutil import format_time
+from kazsat.stack import ROOT
 from simulator.model import Model
-from tests.stack import ROOT
 
 NS = 1_000_000_000
 START = 1_763_900_000 * NS  # a fixed instant: the run is deterministic for its seed

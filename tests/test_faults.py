@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend.timeutil import format_time
-from tests.stack import Stack, free_port
+from kazsat.stack import Stack, free_port
 
 NS = 1_000_000_000
 SERIES = "power,satellite=kazsat-2"

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.stack import Stack
+from kazsat.stack import Stack
 
 
 @pytest.fixture(scope="module")

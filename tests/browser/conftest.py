@@ -1,4 +1,4 @@
-"""Real headless Chromium against a real API and dashboard (tests/stack.py)."""
+"""Real headless Chromium against a real API and dashboard (kazsat/stack.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import pytest
 
+from kazsat.stack import ROOT, Stack
 from tests.browser.feed import Feeder
-from tests.stack import ROOT, Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from tests.stack import Stack
+from kazsat.stack import Stack
 
 Series = tuple[str | None, str | None, str]
 

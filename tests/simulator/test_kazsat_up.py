@@ -1,4 +1,6 @@
-"""`kazsat up` start-up: an API that dies at once (a broken mission file) stops it at once."""
+"""`kazsat up` start-up: an API that dies at once (a broken mission file) stops it at once,
+and Ctrl-C stops every part. How long each takes is measured by benchmarks/startup.py; here
+the message says which way it ended (the API's exit, not the wait for /healthz timing out)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,16 @@ import pytest
 import typer
 
 from backend.cli import wait_for_api
-from tests.stack import ROOT, free_port
+from kazsat.stack import ROOT, free_port
 
 
-def test_wait_for_api_stops_when_the_api_process_exits() -> None:
+def test_wait_for_api_stops_when_the_api_process_exits(capsys) -> None:
     child = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
-    began = time.monotonic()
     with pytest.raises(typer.Exit) as exc:
         wait_for_api(f"http://127.0.0.1:{free_port()}", timeout_s=60, child=child)
-    assert exc.value.exit_code == 1 and time.monotonic() - began < 10  # not the 60 s
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    # The child's exit ended the wait, not the 60 s: that would say "did not come up".
+    assert exc.value.exit_code == 1 and "the API exited (code 3)" in err, err
 
 
 def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
@@ -36,7 +39,6 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
         "KAZSAT_DASHBOARD_PORT": str(dash),
         "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}",
     }
-    began = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "backend", "up"],
         cwd=tmp_path,  # no .env of the checkout
@@ -46,9 +48,9 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
         timeout=120,
     )
     assert done.returncode == 1, done.stderr[-3000:]
-    assert time.monotonic() - began < 45  # well short of the 60 s wait for /healthz
     err = " ".join(done.stderr.split())  # rich wraps long lines
     assert "mission database refused" in err and "kazsat-2" in err  # the API's own message
+    # "the API exited", not "did not come up within 60 s": the exit ended the wait.
     assert "the API exited" in err and "Traceback" not in done.stderr
 
 

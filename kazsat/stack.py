@@ -1,4 +1,5 @@
-"""Start real parts of the system as processes for tests: the API (and the dashboard)."""
+"""Start real parts of the system as processes, for tests and benchmarks: the API (and the
+dashboard) on free ports over a fresh data folder, with a token for every role."""
 
 from __future__ import annotations
 

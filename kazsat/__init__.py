@@ -1,0 +1,1 @@
+"""Assembly of the three parts: starts the simulator, API and dashboard together."""
