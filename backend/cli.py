@@ -15,6 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from backend import files
 from backend.settings import Settings, get_settings
 from simulator.cli import simulate
 
@@ -271,7 +272,7 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
     """Start the API, the dashboard and the simulator together (Ctrl-C stops all)."""
     setup_logging()
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    files.private_dir(settings.data_dir)
     tokens = ensure_stack_tokens(settings)
     first_password = ensure_first_operator(settings)
     if first_password:
@@ -360,8 +361,7 @@ def ensure_stack_tokens(settings: Settings) -> dict[str, str]:
         return {role: known[var] for role, var in roles.items()}
     engine = open_database(settings)
     tokens = {role: create_token(engine, role, f"kazsat up: {role}") for role in roles}
-    path.write_text("".join(f"{roles[r]}={t}\n" for r, t in tokens.items()))
-    path.chmod(0o600)
+    files.write_private(path, "".join(f"{roles[r]}={t}\n" for r, t in tokens.items()))
     return tokens
 
 

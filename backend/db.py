@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +31,9 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import make_url
+
+from backend import files
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
@@ -203,6 +207,11 @@ limit_overrides = Table(
 def make_engine(url: str) -> Engine:
     """An engine with the per-connection settings each backend needs."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Private from the first byte: SQLite would create the file with the process's
+            # umask (0644), and gives its -wal and -shm files the database file's mode.
+            files.touch_private(Path(database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

@@ -24,7 +24,8 @@ class MissionError(ValueError):
 
 
 class Band(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN or infinity compares false with everything: such a limit would never alarm.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     low: float | None = None
     high: float | None = None
 

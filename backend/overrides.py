@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from pydantic import BaseModel
 from sqlalchemy import Engine, delete, select
 
 from backend import audit, db
@@ -41,16 +42,47 @@ def check(parameter: Parameter, limits: Limits) -> None:
         raise LimitError(str(exc)) from None
 
 
+LIMIT_NAMES = ("warning.low", "warning.high", "critical.low", "critical.high")
+
+
+def limit_names(limits: Limits) -> set[str]:
+    """The limits set, as "warning.low" … "critical.high"."""
+    return {f"{side}.{end}" for side in ("warning", "critical") for end in ("low", "high")
+            if (band := getattr(limits, side)) is not None and getattr(band, end) is not None}
+
+
+def named_nulls(body: BaseModel) -> set[str]:
+    """The limits a request body names with null, itself or through a null band: how a
+    client says it removes them (omitting a limit is not enough)."""
+    out: set[str] = set()
+    for side in ("warning", "critical"):
+        if side not in body.model_fields_set:
+            continue
+        band = getattr(body, side)
+        out |= {f"{side}.{end}" for end in ("low", "high")
+                if band is None or (end in band.model_fields_set and getattr(band, end) is None)}
+    return out
+
+
 def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,
-                 limits: Limits | None, actor: str, role: str) -> None:
+                 limits: Limits | None, actor: str, role: str,
+                 removing: set[str] = frozenset()) -> None:
     """Store (None: delete) the override and its audit row in one transaction, then apply
-    it to live checking."""
+    it to live checking. A limit in force that `limits` drops must be in `removing` (the
+    client named it null): switching a limit off is never a side effect. The audit row
+    names the limits removed."""
     if limits is not None:
         check(parameter, limits)
     old = checker.effective_limits(parameter)
+    new = limits or parameter.limits
+    removed = sorted(limit_names(old) - limit_names(new), key=LIMIT_NAMES.index)
+    unnamed = [name for name in removed if name not in removing]
+    if limits is not None and unnamed:
+        raise LimitError(f"{unnamed[0]} is in force and the change drops it: to remove a "
+                         f"limit, send it as null (\"{unnamed[0].split('.')[1]}\": null)")
     now = time.time_ns()
-    detail = {"role": role, "old": old.model_dump(), "new": (limits or parameter.limits)
-              .model_dump(), "default": parameter.limits.model_dump()}
+    detail = {"role": role, "old": old.model_dump(), "new": new.model_dump(),
+              "removed": removed, "default": parameter.limits.model_dump()}
     with checker.lock, engine.begin() as conn:
         conn.execute(delete(db.limit_overrides)
                      .where(db.limit_overrides.c.parameter == parameter.key))

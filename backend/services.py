@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from backend import db
+from backend import db, files
 from backend.alerts import AlertBook, Ticker
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
@@ -60,7 +60,7 @@ class Services:
 
 def open_database(settings: Settings) -> Engine:
     if not settings.database_url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.private_dir(settings.data_dir)
     engine = db.make_engine(settings.sql_url())
     db.upgrade(engine)
     return engine

@@ -4,14 +4,20 @@ a person's session token (backend/users.py) resolves to a Principal with a role.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
-from backend import db, users
+from backend import audit, db, users
+
+log = logging.getLogger(__name__)
+# How long a running API trusts its cached answer about an API token: a revoked token is
+# refused within this many seconds (sessions: session_ttl_s, the same).
+TOKEN_RECHECK_S = 5.0
 
 ROLES = ("ingest", "viewer", "operator", "engineer")
 # What each role may do. Reading is open to every human role; writing telemetry only to
@@ -21,7 +27,7 @@ PERMISSIONS = {
     "ingest": {"write", "mission"},
     "viewer": {"read", "mission"},
     "operator": {"read", "mission", "ack"},
-    "engineer": {"read", "mission", "ack", "limits"},
+    "engineer": {"read", "mission", "ack", "limits", "access"},  # access: tokens, lock-outs
 }
 
 
@@ -53,6 +59,41 @@ def create_token(engine: Engine, role: str, name: str) -> str:
     return token
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    created_t: int
+    revoked: bool
+
+
+def list_tokens(engine: Engine) -> list[TokenInfo]:
+    """Every API token (never the token itself: only its digest is stored), oldest first."""
+    t = db.tokens.c
+    with db.reader(engine).connect() as conn:
+        rows = conn.execute(select(t.id, t.name, t.role, t.created_at, t.revoked)
+                            .order_by(t.id)).all()
+    return [TokenInfo(r.id, r.name, r.role, r.created_at, bool(r.revoked)) for r in rows]
+
+
+def revoke_token(engine: Engine, token_id: int, actor: str) -> TokenInfo:
+    """Revoke an API token for good, audited; a running API refuses it within
+    TOKEN_RECHECK_S. LookupError when there is no such token."""
+    t = db.tokens.c
+    with engine.begin() as conn:
+        row = conn.execute(select(t.id, t.name, t.role, t.created_at, t.revoked)
+                           .where(t.id == token_id)).first()
+        if row is None:
+            raise LookupError(f"no API token {token_id}")
+        if not row.revoked:
+            conn.execute(update(db.tokens).where(t.id == token_id).values(revoked=True))
+            audit.write(conn, actor, "token.revoke", f"token {row.id}",
+                        {"name": row.name, "role": row.role})
+    log.info("API token %d (%s, %s) revoked", row.id, row.name, row.role)
+    return TokenInfo(row.id, row.name, row.role, row.created_at, True)
+
+
 @dataclass
 class _LiveSession:
     session: users.Session
@@ -64,23 +105,29 @@ class _LiveSession:
 class TokenCache:
     """Verifies tokens against SQL, remembering answers briefly: ingest checks a token on
     every request and each open dashboard polls every second, neither may pay a query each
-    time. Session tokens are re-read every `session_ttl_s` (a user disabled from the CLI is
-    out within that), their expiry is checked on every request, and their last use is
-    written at most once a minute. `forget` drops a session at once (logout)."""
+    time. API tokens are re-read every `ttl_s` (one revoked from the CLI is refused within
+    that); session tokens every `session_ttl_s` (a user disabled from the CLI is out within
+    that), their expiry is checked on every request, and their last use is written at most
+    once a minute. `forget` drops a session at once (logout); `revoked` an API token."""
 
-    def __init__(self, engine: Engine, ttl_s: float = 30.0, idle_s: float = 1800.0,
-                 session_ttl_s: float = 5.0, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, engine: Engine, ttl_s: float = TOKEN_RECHECK_S, idle_s: float = 1800.0,
+                 session_ttl_s: float = TOKEN_RECHECK_S,
+                 clock: Callable[[], int] = time.time_ns) -> None:
         self.engine = engine
-        self.ttl_s = ttl_s
+        self.ttl_ns = int(ttl_s * 1e9)
         self.idle_s = idle_s
         self.session_ttl_ns = int(session_ttl_s * 1e9)
         self.touch_ns = min(users.TOUCH_EVERY_NS, int(idle_s * 1e9 / 4))
         self.clock = clock
-        self._seen: dict[str, tuple[float, Principal | None]] = {}
+        self._seen: dict[str, tuple[int, Principal | None]] = {}
         self._sessions: dict[str, _LiveSession] = {}
 
     def forget(self, token_digest: str) -> None:
         self._sessions.pop(token_digest, None)
+
+    def revoked(self) -> None:
+        """An API token was revoked in this process: ask SQL again for every token."""
+        self._seen.clear()
 
     def _session(self, token: str) -> Principal | None:
         digest = _digest(token)
@@ -110,8 +157,9 @@ class TokenCache:
         if token.startswith(users.SESSION_PREFIX):
             return self._session(token)
         digest = _digest(token)
+        now = self.clock()
         hit = self._seen.get(digest)
-        if hit and time.monotonic() - hit[0] < self.ttl_s:
+        if hit and 0 <= now - hit[0] < self.ttl_ns:  # a clock stepped back asks again
             return hit[1]
         t = db.tokens.c
         with db.reader(self.engine).connect() as conn:
@@ -120,5 +168,5 @@ class TokenCache:
         principal = Principal(row.name, row.role) if row else None
         if len(self._seen) > 10_000:
             self._seen.clear()
-        self._seen[digest] = (time.monotonic(), principal)
+        self._seen[digest] = (now, principal)
         return principal

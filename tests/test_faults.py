@@ -181,7 +181,12 @@ def test_postgres_outage_gives_503_and_recovers(tmp_path):
         down = stack.write(batch_lines(1, t0))
         assert down.status_code == 503 and "unavailable" in down.json()["message"]
         with stack.client() as c:
-            assert c.get("/api/v1/latest").status_code == 503
+            read = c.get("/api/v1/latest")
+        assert read.status_code == 503
+        for answer in (down, read):  # where the database is stays in the log
+            assert str(pg.port) not in answer.text and "127.0.0.1" not in answer.text
+            assert "postgres" not in answer.text.lower()
+        assert str(pg.port) in stack.api.log()
         pg.start()
         assert stack.write(batch_lines(1, t0)).status_code == 204
         assert stored_count(stack, t0, t0 + 1000 * NS) == 1000

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from backend import db, users
-from backend.ratelimit import LoginThrottle, SlidingWindow, TokenBucket
+from backend.ratelimit import Backoff, LoginThrottle, TokenBucket
 from backend.services import open_database
 from backend.settings import Settings
 from backend.tokens import TokenCache, create_token
@@ -147,25 +147,28 @@ def test_token_cache_resolves_sessions_cheaply_and_honours_expiry(engine) -> Non
     assert cache.verify("kss_forged") is None
 
 
-def test_sliding_window_and_login_throttle() -> None:
+def test_backoff_and_a_stranger_cannot_lock_a_known_device_out() -> None:
     now = [0.0]
-    w = SlidingWindow(3, 60, clock=lambda: now[0])
+    b = Backoff(free=3, window_s=600, max_delay_s=300, clock=lambda: now[0])
     for _ in range(3):
-        assert w.retry_after("k") is None
-        w.record("k")
-        now[0] += 10
-    assert w.retry_after("k") == pytest.approx(30)  # the first falls out at t=60
-    now[0] = 60.0
-    assert w.retry_after("k") is None
-    throttle = LoginThrottle(per_name=2, per_address=3, window_s=60, clock=lambda: now[0])
-    throttle.failed("Dana", "10.0.0.1")
-    throttle.failed("dana", "10.0.0.1")
-    assert throttle.retry_after("dana", "10.0.0.2") is not None  # by name, from anywhere
-    throttle.succeeded("dana")
-    assert throttle.retry_after("dana", "10.0.0.1") is None
-    throttle.failed("erlan", "10.0.0.1")
-    assert throttle.retry_after("someone", "10.0.0.1") is not None  # by address
-    assert throttle.retry_after("someone", "10.0.0.9") is None
+        assert b.retry_after("k") is None
+        b.failed("k")
+    assert b.retry_after("k") == pytest.approx(1)  # then 1, 2, 4 … s
+    b.failed("k")
+    assert b.retry_after("k") == pytest.approx(2)
+    now[0] = 700.0
+    assert b.retry_after("k") is None  # out of the window
+    throttle = LoginThrottle(per_name=2, per_address=3, window_s=60, per_name_any_address=4,
+                             clock=lambda: now[0])
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        throttle.failed("Dana", address)
+    assert throttle.retry_after("dana", "10.0.0.9") is not None  # by name, from anywhere
+    assert throttle.retry_after("dana", "10.0.0.9", device="cookie") is None  # known client
+    throttle.failed("dana", "10.0.0.9", device="cookie")
+    throttle.failed("dana", "10.0.0.9", device="cookie")
+    assert throttle.retry_after("dana", "10.0.0.9", device="cookie") is not None
+    assert throttle.clear("dana") == 6  # the unlock: the name, its 4 addresses, the device
+    assert throttle.retry_after("dana", "10.0.0.9", device="cookie") is None
 
 
 def test_token_bucket() -> None:

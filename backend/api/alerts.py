@@ -117,11 +117,13 @@ def list_limits(services: ServicesDep, _: Reader) -> OrjsonResponse:
 @router.put("/limits/{parameter}")
 def put_limits(parameter: str, body: LimitsBody, services: ServicesDep,
                who: Engineer) -> OrjsonResponse:
-    """Override a parameter's limits; applied to live checking at once and audited."""
+    """Override a parameter's limits; applied to live checking at once and audited. Limits
+    are finite numbers; a limit in force is removed only by naming it null."""
     p = _parameter(services, parameter)
     try:
         limits = Limits.model_validate(body.model_dump())
-        overrides.set_override(services.engine, services.limits, p, limits, who.name, who.role)
+        overrides.set_override(services.engine, services.limits, p, limits, who.name, who.role,
+                               removing=overrides.named_nulls(body))
     except (overrides.LimitError, ValidationError) as exc:
         raise HTTPException(400, str(exc)) from None
     return OrjsonResponse(_one(services, parameter))

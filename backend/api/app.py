@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api import alerts, auth, eclipses, export, telemetry, write
+from backend.api import access, alerts, auth, eclipses, export, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.ratelimit import LoginThrottle, TokenBucket
 from backend.services import build_services
@@ -23,6 +23,7 @@ from backend.store.base import StoreUnavailable
 log = logging.getLogger(__name__)
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict",
          413: "request too large", 429: "too many requests", 503: "unavailable"}
+MAX_ECHO = 200  # characters of a request's own text an error answer may repeat
 WRITE_PATH = "/api/v2/write"  # streams its own body under max_body_bytes
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"no-referrer")]
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                              settings.login_window_s)
     app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
     app.include_router(auth.router)
+    app.include_router(access.router)
     app.include_router(write.router)
     app.include_router(telemetry.router)
     app.include_router(export.router)
@@ -59,33 +61,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> OrjsonResponse:
         code = CODES.get(exc.status_code, "error")
-        return OrjsonResponse({"code": code, "message": exc.detail}, status_code=exc.status_code,
+        message = exc.detail if not isinstance(exc.detail, str) else capped(exc.detail)
+        return OrjsonResponse({"code": code, "message": message}, status_code=exc.status_code,
                               headers=exc.headers)
 
     @app.exception_handler(write.RefusedBatch)
     async def refused(_: Request, exc: write.RefusedBatch) -> OrjsonResponse:
         e = exc.error
         message = f"line {e.line}: {e.message}" if e.line else e.message
-        return OrjsonResponse({"code": "invalid", "message": message, "line": e.line},
+        return OrjsonResponse({"code": "invalid", "message": capped(message), "line": e.line},
                               status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> OrjsonResponse:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ()))
-        return OrjsonResponse({"code": "invalid", "message": f"{where}: {first.get('msg')}"},
+        return OrjsonResponse({"code": "invalid",
+                               "message": capped(f"{where}: {first.get('msg')}")},
                               status_code=400)
 
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(DBAPIError)
     async def unavailable(request: Request, exc: Exception) -> OrjsonResponse:
         # Any database failure a request meets (disk full, server stopped, file unwritable)
-        # is the database's state, not a bug: 503 with the reason, and nothing half-stored.
-        reason = str(exc) if isinstance(exc, StoreUnavailable) else \
-            f"the database is unavailable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
-        log.error("%s %s: %s", request.method, request.url.path, reason)
-        return OrjsonResponse({"code": "unavailable", "message": reason}, status_code=503,
-                              headers={"Retry-After": "5"})
+        # is the database's state, not a bug: 503, and nothing half-stored. The reason names
+        # hosts, ports, databases and files: it goes to the log, never to the caller.
+        what = "telemetry store" if isinstance(exc, StoreUnavailable) else "database"
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.error("%s %s: the %s is unavailable: %s", request.method, request.url.path, what,
+                  reason[0] if reason else type(exc).__name__)
+        return OrjsonResponse({"code": "unavailable",
+                               "message": f"the {what} is unavailable; try again shortly "
+                                          "(the server log has the details)"},
+                              status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> OrjsonResponse:
+        # A bug: the traceback to the log, a plain 500 to the caller (never its text).
+        log.exception("%s %s failed", request.method, request.url.path)
+        return OrjsonResponse({"code": "error", "message": "internal error (logged)"},
+                              status_code=500)
 
     # Outermost last: security headers on every answer, CORS (only when origins are
     # configured; otherwise browsers keep other origins out), then the body limit.
@@ -100,6 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("CORS open to %s", ", ".join(settings.cors_origins))
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def capped(text: str) -> str:
+    """An error message cut to MAX_ECHO characters: it may quote what the client sent."""
+    return text if len(text) <= MAX_ECHO else f"{text[:MAX_ECHO]}… ({len(text)} characters)"
 
 
 _known: dict[int, frozenset[str]] = {}

@@ -92,7 +92,7 @@ def login(body: LoginBody, request: Request, services: ServicesDep) -> OrjsonRes
         limiter.failed(body.username, address)
         log.warning("login failed for %r from %s", body.username, address)
         raise HTTPException(401, WRONG, headers={"WWW-Authenticate": "Token"})
-    limiter.succeeded(body.username)
+    limiter.succeeded(body.username, address)
     settings = services.settings
     users.expire_sessions(services.engine, settings.session_idle_s)
     token, session = users.open_session(services.engine, user, settings.session_max_s)
