@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, select, update
 
 from backend import db
 from backend.timeutil import format_time
+from kazsat.stack import Stack
 from tests.databases import database_url
-from tests.stack import Stack
 
 NS = 1_000_000_000
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
