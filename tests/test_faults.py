@@ -118,7 +118,7 @@ def test_full_disk_gives_503_and_recovers(tmp_path):
             if r.status_code != 204:
                 break
         assert statuses[-1] == 503, statuses[-5:]
-        assert "full" in r.json()["message"]
+        assert "out of disk space" in r.json()["message"], r.json()
         acked = statuses.count(204)
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         assert stack.write(batch_lines(acked, t0)).status_code == 204  # space is back

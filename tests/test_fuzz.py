@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from kazsat.stack import Stack
 
 
-@pytest.fixture(scope="module")
-def fuzz_stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("fuzz") / "data")
+@pytest.fixture
+def fuzz_stack(tmp_path):
+    # One stack per test: fuzzing as an engineer revokes API tokens (DELETE /tokens/{id}),
+    # which must not leave the next test holding a dead token.
+    stack = Stack(tmp_path / "data")
     stack.start_api()
     t = time.time_ns()
     stack.write(f"power,satellite=kazsat-2 bus_voltage=104,battery_soc=90 {t}\n"

@@ -90,8 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         log.error("%s %s: the %s is unavailable: %s", request.method, request.url.path, what,
                   reason[0] if reason else type(exc).__name__)
+        # A full disk is named, though: the writer's operator must free space, not wait.
+        cause = "out of disk space" if _disk_full(" ".join(reason)) else "unavailable"
         return OrjsonResponse({"code": "unavailable",
-                               "message": f"the {what} is unavailable; try again shortly "
+                               "message": f"the {what} is {cause}; try again shortly "
                                           "(the server log has the details)"},
                               status_code=503, headers={"Retry-After": "5"})
 
@@ -215,3 +217,12 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+_DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")
+
+
+def _disk_full(reason: str) -> bool:
+    """SQLite's SQLITE_FULL, the OS's ENOSPC and PostgreSQL's 53100, as their texts say."""
+    text = reason.lower()
+    return any(words in text for words in _DISK_FULL)
