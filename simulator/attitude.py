@@ -1,10 +1,10 @@
 """Attitude and orbit control: pointing errors, momentum wheels, mode, sensor validity.
 
-*model*: pointing noise about 0.01 deg rms (DOMAIN.md: +-0.03 nominal); four wheels in a pyramid
+*model*: pointing noise about 0.01 deg rms (docs/domain.md: +-0.03 nominal); four wheels, a pyramid
 with bias speeds, drifting under solar-pressure torque through the day and unloaded by a daily
 momentum dump (a 5 min ramp back to the bias). The sun sensor stays *valid* in eclipse: its
 validity flag reports sensor health, and the mission marks false as critical, so a nightly
-"no Sun" must not look like a failure (see the report / docs).
+"no Sun" must not look like a failure (docs/domain.md, Attitude).
 """
 
 from __future__ import annotations

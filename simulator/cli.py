@@ -18,7 +18,7 @@ from simulator.runner import AheadOfTimeError, FileSink, backfill, live
 from simulator.writer import BackfillWriter, LiveWriter, WriteRefusedError
 
 log = logging.getLogger("simulator")
-# The backend refuses samples more than a day ahead of its clock (DESIGN / issue 2); live mode
+# The backend refuses samples more than a day ahead of its clock (README, Ingest); live mode
 # stops 10 min short of that, leaving room for batching, retries and a little clock difference.
 MAX_AHEAD_S = 86_400.0 - 600.0
 

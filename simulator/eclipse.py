@@ -3,7 +3,7 @@
 Conical shadow: the fraction of the solar disc hidden behind the Earth's disc as seen from the
 satellite (Sun radius 0.2666 deg, Earth radius 8.70 deg from GEO), so penumbra is smooth. This
 gives eclipse seasons of about 44 days around each equinox, at most about 72 min a day centred on
-the satellite's local midnight, none near the solstices (facts of the geometry, DOMAIN.md).
+the satellite's local midnight, none near the solstices (docs/domain.md, Eclipses).
 
 Pure functions; the backend and dashboard may import `next_eclipse` and `eclipses`.
 """

@@ -13,7 +13,7 @@ import numpy as np
 
 R_EARTH_KM = 6378.137  # WGS84 equatorial radius (fact)
 F_WGS84 = 1.0 / 298.257223563  # WGS84 flattening (fact)
-R_GEO_KM = 42164.0  # geostationary radius (DOMAIN.md)
+R_GEO_KM = 42164.0  # geostationary radius (fact; docs/domain.md, Geometry)
 AU_KM = 149_597_870.7
 R_SUN_KM = 696_000.0
 J2000_NS = 946_728_000 * 10**9  # 2000-01-01T12:00:00 UTC (JD 2451545.0; UTC ~ UT1 for this use)

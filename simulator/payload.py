@@ -1,4 +1,4 @@
-"""Payload: one TWTA per transponder (DOMAIN.md: 16 on KazSat-2, 28 on KazSat-3, from the dict).
+"""Payload: one TWTA per transponder, as many as the dict says (docs/domain.md: 16 and 28).
 
 *model*: output power 115-137 W depending on the tube and traffic, helix current 3.5-5.5 mA,
 tube temperature 24-36 C above the payload panel while on; a trip fault first drives the helix

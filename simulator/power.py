@@ -3,7 +3,7 @@
 *model* figures: each wing gives ~25 A at normal incidence when new, degrading 0.5 %/year; the
 wings rotate about the pitch (north-south) axis so the Sun's incidence on them is its declination:
 current ~ cos(dec) / r_au^2. Battery 150 Ah, open-circuit 82 + 14*SOC V, 0.08 ohm; charge at most
-12 A; discharge through a 95 % efficient regulator into a 100 V bus (DOMAIN.md: SOC 60-75 % at
+12 A; discharge through a 95 % efficient regulator into a 100 V bus (docs/domain.md: SOC 60-75 % at
 the end of a long eclipse, bus 100 +- 0.5 V). SOC stops at 0: an empty battery (or one a fault
 leaves unable to carry the load) leaves load unmet and the bus falls out of regulation.
 """

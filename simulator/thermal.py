@@ -43,7 +43,7 @@ class Heater:
     rise_c: float
 
 
-# Set-points at DOMAIN.md's nominal minimums (battery 10-20 C, tank 15-30 C); the radiator
+# Set-points at the nominal minimums (docs/domain.md: battery 10-20 C, tank 15-30 C); the radiator
 # panels' equipment kept above 0 C (*model*). 700 W in all, 7 A from the 100 V bus (*model*).
 HEATERS = {
     "battery_temp": Heater(10.0, 3.0, 200.0, 14.0),

@@ -2,7 +2,7 @@
 
 Ordinary fades: about 0.4-1.2 a day, 10-60 min, peak 0.5-2.5 dB (referenced to a 30 deg path).
 Storms: a few a year (default 3 per station), 20-50 min, 6-14 dB: enough to lose lock, so the
-reserve station takes the satellite (DOMAIN.md: the normal reason for a hand-over).
+reserve station takes the satellite (the ordinary reason for a hand-over, docs/domain.md).
 Scenario faults `heavy_rain` add a storm of their own. Everything is a function of time only.
 """
 

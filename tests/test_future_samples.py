@@ -3,7 +3,7 @@ a real API process, on SQLite and PostgreSQL, before and after a restart.
 
 Once a sender with a wrong clock wrote `battery_soc=99` 23 h ahead, current samples at
 30 % (critical below 40) raised no alert and /latest kept showing 99 "nominal", even after
-a restart (issue 11, defect 1)."""
+a restart (docs/alerts.md, "Samples ahead of the clock")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The mission database: the shipped file covers DOMAIN.md, and a broken file stops start-up
+"""The mission database: the shipped file covers docs/domain.md, and a broken file stops start-up
 with a message that names the entry."""
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ Writer = Annotated[Principal, Depends(ingest_writer)]
 
 
 class OrjsonResponse(Response):
-    """JSON through orjson: about 15x FastAPI's default encoder here (PERFORMANCE.md)."""
+    """JSON through orjson: about 15x FastAPI's default encoder here (docs/storage.md, HTTP)."""
 
     media_type = "application/json"
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-# Rollup levels in seconds, finest first. A 1,000-bucket query over any range then reads
-# about ten rollup rows per bucket at most (PERFORMANCE.md).
+# Rollup levels in seconds, finest first. A 1,000-bucket query over any range then reads a
+# few rollup rows per bucket, at most ROWS_PER_BUCKET (docs/storage.md, Range queries).
 LEVELS_S: tuple[int, ...] = (60, 600, 3600, 86400)
 LEVEL_NAMES = {60: "1m", 600: "10m", 3600: "1h", 86400: "1d"}
 NS = 1_000_000_000

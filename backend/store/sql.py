@@ -6,7 +6,7 @@ as the samples; `latest` holds each series' newest sample that was not ahead of 
 clock (beyond CLOCK_TOLERANCE_S) when it was written: a sample from a sender whose clock
 runs ahead is stored, but never stands for the present. Hot paths use the driver's
 executemany through `exec_driver_sql` with tuples: about 2.5x SQLAlchemy's insert() with
-dicts on this machine (PERFORMANCE.md).
+dicts on this machine (docs/storage.md, Writing to SQLite).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Look angles against an independent vector computation (and DOMAIN.md's reference figures)."""
+"""Look angles against an independent vector computation (and the figures in docs/domain.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from simulator.model import Model
 
 from .conftest import utc
 
-DOMAIN_FIGURES = {  # DOMAIN.md (spherical Earth): elevation, azimuth, range km
+DOMAIN_FIGURES = {  # docs/domain.md, Stations (spherical Earth): el, az, range km
     ("akkol", "kazsat-2"): (28.8, 160.5, 38724),
     ("akkol", "kazsat-3"): (29.4, 195.6, 38666),
     ("kokterek", "kazsat-2"): (38.8, 166.4, 37873),

@@ -194,7 +194,7 @@ def test_ctrl_c_stops_live_mode_after_writing_what_was_generated(mission: dict) 
     assert n > 0 and max(times) == t0 + 20 * 10**9 - 10**9  # 2 ticks at 10x, then Ctrl-C
 
 
-DAY_S = 86_400  # the backend refuses samples more than a day ahead of its clock (issue 2)
+DAY_S = 86_400  # the backend refuses samples more than a day ahead of its clock (README, Ingest)
 
 
 def test_live_stops_before_a_day_ahead_of_the_clock(mission: dict) -> None:

@@ -21,7 +21,7 @@ from .helpers import in_cylindrical_shadow, run, series
 
 CAPACITY_AH, MAX_CHARGE_A, BDR_EFF = 150.0, 12.0, 0.95
 SAT = {"satellite": "kazsat-2"}
-LON = 86.5  # DOMAIN.md: KazSat-2's slot
+LON = 86.5  # KazSat-2's slot (docs/domain.md)
 T0 = utc(2026, 3, 20, 12)  # the equinox: the longest eclipses, about 70 min
 
 
@@ -62,7 +62,7 @@ def test_battery_discharges_in_eclipse_and_recovers(equinox: list[Block]) -> Non
     before, after = soc[np.searchsorted(t, a) - 1], soc[np.searchsorted(t, b) + 1]
     assert 25 < expected < 40
     assert before - after == pytest.approx(expected, rel=0.06)
-    assert before > 97 and 60 < after < 75  # DOMAIN.md: 60-75 % at the end of a long eclipse
+    assert before > 97 and 60 < after < 75  # docs/domain.md: 60-75 % after a long eclipse
     assert vbat[np.searchsorted(t, b)] < vbat[np.searchsorted(t, a) - 1] - 4  # sags with charge
     assert np.all(np.abs(vbus - 100) < 0.5)  # bus regulated throughout
 
@@ -79,7 +79,7 @@ def test_battery_discharges_in_eclipse_and_recovers(equinox: list[Block]) -> Non
 def test_heaters_hold_battery_and_tank_minimums_through_an_eclipse(
     equinox: list[Block],
 ) -> None:
-    """Set-points from DOMAIN.md's nominal bands: battery 10-20 C, tank 15-30 C, heater duty
+    """Set-points from docs/domain.md's nominal bands: battery 10-20 C, tank 15-30 C, heater duty
     0-60 %, panels down to -10 C."""
     t, duty = series(equinox, "heater_duty", **SAT)
     a, b = _window(t)
@@ -97,7 +97,7 @@ def test_heaters_hold_battery_and_tank_minimums_through_an_eclipse(
 
 def test_heater_duty_answers_temperature_not_the_clock(mission: dict) -> None:
     """Thermostats, not a schedule: a failed cell heats KazSat-2's battery far above its band
-    (DOMAIN.md: 10-20 C nominal), so its heater switches off and the duty falls against the
+    (10-20 C nominal, docs/domain.md), so its heater switches off and the duty falls against the
     same seed without the fault; back in band, the duty is as before."""
     t0 = utc(2026, 11, 25)  # no eclipse
     duty, temp = {}, {}
@@ -117,7 +117,7 @@ def test_depleted_battery_floors_at_zero_and_the_bus_leaves_regulation(
     mission: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A battery of 30 Ah cannot carry ~50 Ah of eclipse load: SOC stops at 0, the unmet load
-    pulls the bus below DOMAIN.md's critical band (100 +- 3 V); sunlight restores both."""
+    pulls the bus below the critical band (100 +- 3 V, docs/domain.md); sunlight restores both."""
     monkeypatch.setattr(SatelliteSim, "capacity_ah", lambda self, t: np.full(np.shape(t), 30.0))
     t0 = utc(2026, 3, 20, 16)
     blocks = run(Model(mission, seed=3, start_ns=t0), t0, 5, step_s=10, window_h=5)

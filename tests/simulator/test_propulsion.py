@@ -36,12 +36,12 @@ def _boyle(sat: str, mass_kg: float, temp_c: float) -> float:
 
 
 def test_early_start_stays_inside_the_tank(mission: dict) -> None:
-    """2012: KazSat-2 a year in orbit, KazSat-3 not launched (28 April 2014, DOMAIN.md)."""
+    """2012: KazSat-2 a year in orbit, KazSat-3 not launched (28 April 2014, docs/domain.md)."""
     a, b = _sample(mission, utc(2012, 3, 1)), _sample(mission, utc(2013, 3, 1))
     for s in (a, b):
         for v in s.values():
             assert 0 < v["propellant_mass"] < TANK_L * RHO  # less than a full tank holds
-            assert 15 <= v["tank_pressure"] <= 20.5  # DOMAIN.md nominal 15-20 bar
+            assert 15 <= v["tank_pressure"] <= 20.5  # nominal 15-20 bar (docs/domain.md)
     assert a["kazsat-2"]["propellant_mass"] - b["kazsat-2"]["propellant_mass"] > 10  # burning
     assert a["kazsat-3"]["propellant_mass"] == pytest.approx(
         b["kazsat-3"]["propellant_mass"], abs=0.05
