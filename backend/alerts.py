@@ -3,7 +3,7 @@ the key shelves and rate limits count under, and the errors of operator actions.
 
 The parts, in the order a change flows (as in mission-control alarm servers):
 - checking: backend.limits (limit states) and backend.stale (telemetry that stopped);
-- backend.alarm_server: the set of open alerts, acknowledgements and shelves;
+- backend.alert_server: the set of open alerts, acknowledgements and shelves;
 - its listeners: backend.alert_archive (the alert rows in SQL, and the queries) and
   backend.alert_email (who is told, when, and the outbox rows).
 """

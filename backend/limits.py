@@ -88,7 +88,7 @@ class LimitChecker:
         self.tolerance_ns = int(clock_tolerance_s * NS)
         self.ahead = AheadReport()
         # Told of every batch's transitions, under the lock, so alert rows are written in
-        # the order the states moved (backend.alarm_server.AlarmServer.record).
+        # the order the states moved (backend.alert_server.AlertServer.record).
         self.listener: Callable[[list[Transition]], None] | None = None
         self.overrides: dict[str, Limits] = dict(overrides)
         self._s: dict[int, _Series] = {}

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from backend import db, files
-from backend.alarm_server import AlarmServer
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
+from backend.alert_server import AlertServer
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
 from backend.mission import Limits, Mission, load_mission
@@ -37,7 +37,7 @@ class Services:
     ingestor: Ingestor
     limits: LimitChecker
     tokens: TokenCache
-    alerts: AlarmServer
+    alerts: AlertServer
     sender: OutboxSender
     ticker: Ticker | None = None
     retention: RetentionJob | None = None
@@ -93,7 +93,7 @@ def build_services(settings: Settings) -> Services:
     # checked on the server's tick.
     stale = (StaleWatch(mission, registry.by_id, settings.stale_alert_s, checker.newest_t)
              if settings.stale_alert_s > 0 else None)
-    alerts = AlarmServer(engine, mission, checker, AlertArchive(engine, mission),
+    alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
                          settings.stale_severity)
     checker.prime(store.latest(), alerts.load())

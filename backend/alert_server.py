@@ -44,7 +44,7 @@ from backend.timeutil import format_time
 log = logging.getLogger(__name__)
 
 
-class AlarmServer:
+class AlertServer:
     def __init__(self, engine: Engine, mission: Mission, checker: LimitChecker,
                  archive: AlertArchive, mailer: AlertMailer, stale: StaleWatch | None,
                  stale_severity: str) -> None:
