@@ -29,7 +29,6 @@ from sqlalchemy import (
     event,
     inspect,
     select,
-    text,
 )
 from sqlalchemy.engine import make_url
 
@@ -279,8 +278,3 @@ def upgrade(engine: Engine) -> int:
                                                         applied_at=time.time_ns()))
         log.info("database migrated to schema version %d", number)
     return SCHEMA_VERSION
-
-
-def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

@@ -15,7 +15,7 @@ wrong clock cannot hold a series' "newest sample" a day ahead and make the curre
 samples look late. Samples behind a series' newest checked one are history, as before.
 
 Stale (no sample for a few periods) is decided at read time from the latest sample's age
-(see `stale`); alerts for an entity whose telemetry stops are raised by backend.alerts.
+(see `stale`); an entity whose telemetry stops is watched by backend.stale.
 
 The hot path: a series that is nominal with nothing pending carries a "calm" window
 [calm_lo, calm_hi]; a sample inside it costs one chained comparison. Anything else (and
@@ -75,8 +75,12 @@ class _Series:
 
 
 class LimitChecker:
-    """Every series' limit state. Thread-safe: callers that must keep their own work in
-    step with the states (backend.alerts) hold `lock` around observe and their writes."""
+    """Every series' limit state.
+
+    Lock: `lock` guards the states. `listener` is called under it, so transitions reach
+    it in the order the states moved; it must not call back into a method that takes the
+    lock. `info` and `newest_t` take no lock (an info never changes; a sample time is
+    replaced whole), so a listener or a watcher may read them at any time."""
 
     def __init__(self, series: dict[int, SeriesInfo], overrides: dict[str, Limits],
                  clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
@@ -84,7 +88,7 @@ class LimitChecker:
         self.tolerance_ns = int(clock_tolerance_s * NS)
         self.ahead = AheadReport()
         # Told of every batch's transitions, under the lock, so alert rows are written in
-        # the order the states moved (backend.alerts.AlertBook.record).
+        # the order the states moved (backend.alert_server.AlertServer.record).
         self.listener: Callable[[list[Transition]], None] | None = None
         self.overrides: dict[str, Limits] = dict(overrides)
         self._s: dict[int, _Series] = {}

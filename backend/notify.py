@@ -191,7 +191,7 @@ class Throttle:
     """At most one message per key (series or entity, and severity) per interval, on the
     time of the samples that raised them: a parameter flapping across a limit gets one
     message per interval, and that message counts the crossings it stands for. A change
-    held back is not dropped: AlertBook.tick sends it once `ready` if still open."""
+    held back is not dropped: backend.alert_email sends it once `ready` if still open."""
 
     interval_ns: int
     last: dict[str, int] = field(default_factory=dict)

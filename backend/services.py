@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from backend import db, files
-from backend.alerts import AlertBook, Ticker
+from backend.alert_archive import AlertArchive
+from backend.alert_email import AlertMailer
+from backend.alert_server import AlertServer
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
 from backend.mission import Limits, Mission, load_mission
@@ -16,8 +18,10 @@ from backend.outbox import OutboxSender
 from backend.retention import RetentionJob
 from backend.series import SeriesRegistry
 from backend.settings import Settings
+from backend.stale import StaleWatch
 from backend.store.base import TelemetryStore
 from backend.store.sql import SqlStore
+from backend.ticker import Ticker
 from backend.tokens import TokenCache
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ class Services:
     ingestor: Ingestor
     limits: LimitChecker
     tokens: TokenCache
-    alerts: AlertBook
+    alerts: AlertServer
     sender: OutboxSender
     ticker: Ticker | None = None
     retention: RetentionJob | None = None
@@ -85,7 +89,13 @@ def build_services(settings: Settings) -> Services:
                      for r in conn.execute(select(db.limit_overrides))}
     checker = LimitChecker(registry.by_id, overrides, settings.clock_tolerance_s)
     sender = OutboxSender(engine, settings)
-    alerts = AlertBook(engine, mission, registry.by_id, checker, settings, sender.wake)
+    # checking -> the alarm server -> its listeners (archive, email); stale telemetry is
+    # checked on the server's tick.
+    stale = (StaleWatch(mission, registry.by_id, settings.stale_alert_s, checker.newest_t)
+             if settings.stale_alert_s > 0 else None)
+    alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
+                         AlertMailer(settings, mission, sender.wake), stale,
+                         settings.stale_severity)
     checker.prime(store.latest(), alerts.load())
     checker.listener = alerts.record
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",

@@ -6,7 +6,6 @@ Nothing here lists parameters: keys, kinds, subsystems, types and periods all co
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -110,7 +109,3 @@ def fetch_mission(api_url: str, token: str | None, wait_s: float = 30.0) -> dict
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
-
-
-def token_from_env(token: str | None) -> str | None:
-    return token or os.environ.get("KAZSAT_INGEST_TOKEN")

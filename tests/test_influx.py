@@ -272,3 +272,32 @@ def test_export_levels_are_whole_windows(fake, registry):
     assert "range(start: 2025-11-24T16:01:00.000000000Z, stop: 2025-11-24T16:02:00.0" in \
         state["queries"][0]
     assert not hasattr(store, "rebuild_rollups")  # not a capability of this store
+
+
+def test_rebuild_rollups_on_the_influx_store_is_refused_with_the_reason(
+        tmp_path, monkeypatch) -> None:
+    """`kazsat db rebuild-rollups` over InfluxDB (here the fake server, answering the start-up
+    query for latest values) says the store keeps no rollups and exits 2: not "0 rebuilt"."""
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+    from backend.settings import get_settings
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeInflux)
+    server.state = {"writes": [], "queries": [], "csv": [], "write_status": [], "sleeps": []}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("KAZSAT_DATABASE_URL", raising=False)
+    for name, value in {"KAZSAT_STORE": "influxdb", "KAZSAT_INFLUX_TOKEN": "t",
+                        "KAZSAT_INFLUX_URL": f"http://127.0.0.1:{server.server_port}",
+                        "KAZSAT_DATA_DIR": str(tmp_path / "data")}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["db", "rebuild-rollups"])
+    finally:
+        get_settings.cache_clear()
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 2, result.output
+    assert "keeps no rollups" in result.output
+    assert server.state["queries"] and not server.state["writes"]  # it ran, and wrote nothing
