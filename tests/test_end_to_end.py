@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from backend.mission import load_mission
 from backend.settings import Settings
@@ -13,7 +14,9 @@ from kazsat.stack import ROOT
 from simulator.model import Model
 
 NS = 1_000_000_000
-START = 1_763_900_000 * NS  # a fixed instant: the run is deterministic for its seed
+# Noon yesterday: the run is deterministic for its seed and start, and stays inside raw
+# retention whatever today's date (a fixed instant aged past it and read back rollups).
+START = (int(time.time()) // 86_400 * 86_400 - 43_200) * NS
 SPAN_S = 600
 
 
