@@ -266,8 +266,6 @@ def rebuild_rollups() -> None:
 
 @app.command()
 def up(backfill: Annotated[str, typer.Option(help="history written on first start")] = "24h",
-       backfill_step: Annotated[float, typer.Option(help="seconds between back-filled samples")]
-       = 10.0,
        seed: int = 2026, scenario: Path | None = None) -> None:
     """Start the API, the dashboard and the simulator together (Ctrl-C stops all)."""
     setup_logging()
@@ -307,20 +305,12 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
     try:
         wait_for_api(settings.api_url, child=start(["api"]))
         marker = settings.data_dir / "backfilled"
-        sim = ["simulate", "--seed", str(seed), "--api-url", settings.api_url]
-        if scenario:
-            sim += ["--scenario", str(scenario)]
         first = bool(backfill) and not marker.exists()
         if first:
-            # One simulator process: the back-fill, a catch-up at full rate over the time it
-            # took, then live from where that ends, so history has no gap. It writes the
-            # marker once all of that is delivered (an interrupted back-fill runs again).
-            console.print(f"[bold]First start: back-filling {backfill} of history[/bold]")
-            sim += ["--backfill", backfill, "--backfill-step", str(backfill_step),
-                    "--backfill-marker", str(marker)]
-        start(sim)
-        while first and not marker.exists() and all(c.poll() is None for c in children):
-            time.sleep(0.3)  # the dashboard and the banner after the progress bar
+            console.print(f"[bold]First start: {backfill} of history is written in the "
+                          "background, newest hour first[/bold] (replay fills in meanwhile)")
+        start(simulate_args(settings.api_url, seed, scenario,
+                            backfill if first else None, marker))
         gone = [f"{c.args[3]} (code {c.returncode})" for c in children if c.poll() is not None]
         if gone:
             console.print(f"[red]stopped: {', '.join(gone)} exited during start-up; "
@@ -345,6 +335,19 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
         console.print("stopping…")
     finally:
         stop_all()
+
+
+def simulate_args(api_url: str, seed: int, scenario: Path | None, backfill: str | None,
+                  marker: Path) -> list[str]:
+    """The simulator's arguments under `kazsat up`. With a back-fill, one process goes live at
+    once and writes the history beside it at each parameter's own rate (so replay shows what
+    an operator saw), then the marker (an interrupted back-fill runs again)."""
+    args = ["simulate", "--seed", str(seed), "--api-url", api_url]
+    if scenario:
+        args += ["--scenario", str(scenario)]
+    if backfill:
+        args += ["--backfill", backfill, "--backfill-marker", str(marker)]
+    return args
 
 
 def ensure_stack_tokens(settings: Settings) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,15 @@ from simulator.catalogue import fetch_mission, load_mission_file
 from simulator.faults import parse_duration
 from simulator.geometry import from_ns, to_ns
 from simulator.model import Model
-from simulator.runner import AheadOfTimeError, FileSink, backfill, live
+from simulator.runner import (
+    AheadOfTimeError,
+    FileSink,
+    HistoryThread,
+    Sink,
+    live,
+    plan_history,
+    write_history,
+)
 from simulator.writer import BackfillWriter, LiveWriter, WriteRefusedError
 
 log = logging.getLogger("simulator")
@@ -53,18 +62,23 @@ def simulate(
     backfill_span: Annotated[
         str | None,
         typer.Option(
-            "--backfill", help="Write this much history ending at --start (e.g. 24h, 30d) first."
+            "--backfill",
+            help="Write this much history ending at --start (e.g. 24h, 30d), newest hour first; "
+            "with --live, beside live mode, which starts at once.",
         ),
     ] = None,
     backfill_step: Annotated[
         float | None,
-        typer.Option(help="Sample the back-fill every N seconds at most (coarser = faster)."),
+        typer.Option(
+            help="Sample the back-fill every N seconds at most (coarser = faster; a step longer "
+            "than a parameter's stale limit shows it stale in replay). Default: each own rate."
+        ),
     ] = None,
     backfill_marker: Annotated[
         Path | None,
         typer.Option(
-            help="Once the back-fill and the catch-up to now are delivered, write the time here "
-            "(kazsat up: back-fill only on the first start)."
+            help="Once the back-fill is delivered, write the time here (kazsat up: back-fill "
+            "only on the first start)."
         ),
     ] = None,
     then_live: Annotated[
@@ -130,6 +144,14 @@ def simulate(
         if output is None
         else (sys.stdout if output == "-" else open(output, "w", encoding="utf-8"))  # noqa: SIM115
     )
+    history: HistoryThread | None = None
+    sink: Sink | None = None
+
+    def mark_done(n: int) -> None:
+        log.info("back-fill done: %s field values", f"{n:,}")
+        if backfill_marker:
+            backfill_marker.write_text(dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
     try:
         if backfill_span:
             span_ns = int(parse_duration(backfill_span) * 1e9)
@@ -139,69 +161,73 @@ def simulate(
                 else BackfillWriter(api_url, token or "", concurrency, gzip_body)
             )
             log.info(
-                "back-fill %s .. %s",
+                "back-fill %s .. %s, newest hour first%s",
                 from_ns(start_ns - span_ns).isoformat(),
                 from_ns(start_ns).isoformat(),
+                ", beside live mode" if then_live else "",
             )
-            try:
-                n = backfill(
-                    model,
-                    sink,
-                    start_ns - span_ns,
-                    start_ns,
-                    backfill_step,
-                    batch_values,
-                    show_progress=sys.stderr.isatty() or output != "-",
-                )
-                # The back-fill took wall time: catch up at full rate until history reaches now,
-                # so live mode continues without a gap (only when the start is "now").
-                while from_now and then_live:
-                    sink.flush()  # delivered, so now is measured after the backend took it
-                    now_ns = to_ns(dt.datetime.now(dt.UTC))
-                    if now_ns - start_ns < 2 * 10**9:
-                        break
-                    n += backfill(model, sink, start_ns, now_ns, None, batch_values, False)
-                    start_ns = now_ns
-                log.info("back-fill done: %s field values", f"{n:,}")
-            except KeyboardInterrupt:
-                log.info("back-fill interrupted; flushing")
-                interrupted = True
-            else:
-                interrupted = False
-            finally:
-                if not stream:
-                    sink.close()  # raises if the backend refused a body: no marker then
-            if interrupted:
-                return
-            if backfill_marker:
-                backfill_marker.write_text(dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            chunks = plan_history(model, start_ns - span_ns, start_ns, backfill_step)
             if not then_live:
+                try:
+                    n = write_history(
+                        chunks, sink, backfill_step, batch_values,
+                        show_progress=sys.stderr.isatty() or output != "-",
+                    )  # fmt: skip
+                    sink.flush()
+                except KeyboardInterrupt:
+                    log.info("back-fill interrupted; flushing")
+                    return
+                finally:
+                    sink.close()  # raises if the backend refused a body: no marker then
+                mark_done(n)
                 return
+            # Live mode goes on from the end of the history at once; the past is written
+            # beside it by a thread of this process.
+            history = HistoryThread(chunks, sink, backfill_step, batch_values, mark_done)
         stop = parse_duration(duration) if duration else None
         # Starting "now": live runs on the clock from here, its first tick filling what is left
         # since the history (or the start) ended; an explicit --start is kept as given.
         written_to = start_ns
         if from_now:
             start_ns = max(to_ns(dt.datetime.now(dt.UTC)), written_to)
-        if stream:
-            sink_f = FileSink(stream)
-            live(model, sink_f.write, start_ns, speed, stop_after_s=stop, written_to_ns=written_to)
-            return
-        writer = LiveWriter(api_url, token or "")
+        live_sink: FileSink | LiveWriter = (
+            sink if isinstance(sink, FileSink)
+            else FileSink(stream) if stream
+            else LiveWriter(api_url, token or "")
+        )  # fmt: skip
+
+        def write(ls: list[str]) -> None:
+            if history:
+                history.check()  # a refused history body stops the run
+            live_sink.write(ls)
+
+        began = time.monotonic()
+        cut_short = True
         try:
-            log.info("live from %s at %gx", from_ns(written_to).isoformat(), speed)
-            _warn_if_ahead(start_ns, speed, stop)
+            if not stream:
+                log.info("live from %s at %gx", from_ns(written_to).isoformat(), speed)
+                _warn_if_ahead(start_ns, speed, stop)
             live(
                 model,
-                writer.write,
+                write,
                 start_ns,
                 speed,
                 stop_after_s=stop,
-                max_ahead_s=MAX_AHEAD_S,
+                max_ahead_s=None if stream else MAX_AHEAD_S,
                 written_to_ns=written_to,
             )
+            # live returns on Ctrl-C or after --duration: only a Ctrl-C (or an error) cuts the
+            # history short; after --duration it is written to the end.
+            cut_short = stop is None or time.monotonic() - began < stop
         finally:
-            writer.close()
+            try:
+                if history:
+                    history.finish(cut_short)
+            finally:
+                if sink:
+                    sink.close()
+                if isinstance(live_sink, LiveWriter):
+                    live_sink.close()
     except (WriteRefusedError, AheadOfTimeError) as exc:
         log.error("%s", exc)
         raise typer.Exit(2) from exc

@@ -151,6 +151,9 @@ class LinkSim:
             "ebn0_db": np.where(up, ebn0, -10.0),
         }
 
+    def drop_cache(self) -> None:
+        self._cache.clear()
+
     # ---- lock and failover: computed once per window on the carrier_lock sample grid --------
     def decide(self, t: np.ndarray) -> None:
         """Lock for every station and prime hand-overs on grid t (ns), from the carried state."""

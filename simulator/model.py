@@ -8,6 +8,7 @@ numbers are keyed by (seed, entity, stream, time), so output does not depend on 
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,17 +103,30 @@ class Model:
         self._groups = cat.groups()
         self._warned: set[str] = set()
 
-    def generate(self, t0_ns: int, t1_ns: int, step_s: float | None = None) -> list[Block]:
-        """All telemetry with t0 <= time < t1. Call with consecutive windows to run continuously."""
-        blocks: list[Block] = []
+    def advance(self, t0_ns: int, t1_ns: int, step_s: float | None = None) -> None:
+        """Carry the state (battery, temperatures, lock, prime station) over [t0, t1) as
+        generate does, without making samples: a model can skip ahead to the present."""
         if t1_ns <= t0_ns:
-            return blocks
+            return
         for sat in self.sats.values():
             sat.slow(t0_ns, t1_ns)
         lock_p = self.catalogue.params.get("carrier_lock")
         lock_grid = sample_times(t0_ns, t1_ns, lock_p.period_s if lock_p else 1.0, step_s)
         for link in self.links.values():
             link.decide(lock_grid)
+
+    def checkpoint(self) -> Model:
+        """A copy in the current state, to generate from here while this model goes on."""
+        for link in self.links.values():
+            link.drop_cache()  # only saves work within one window; the copy is 10x smaller
+        return copy.deepcopy(self)
+
+    def generate(self, t0_ns: int, t1_ns: int, step_s: float | None = None) -> list[Block]:
+        """All telemetry with t0 <= time < t1. Call with consecutive windows to run continuously."""
+        blocks: list[Block] = []
+        if t1_ns <= t0_ns:
+            return blocks
+        self.advance(t0_ns, t1_ns, step_s)
         for (sat_id, sta_id, subsystem, period), keys in self._groups.items():
             t = sample_times(t0_ns, t1_ns, period, step_s)
             if not len(t):

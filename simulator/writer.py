@@ -126,7 +126,7 @@ class LiveWriter:
     """influxdb-client WriteApi in batching mode (retries with back-off, keeps data meanwhile)."""
 
     def __init__(
-        self, api_url: str, token: str, flush_ms: int = 1000, max_retry_time_s: float = 3600.0
+        self, api_url: str, token: str, flush_ms: int = 100, max_retry_time_s: float = 3600.0
     ):
         from influxdb_client import InfluxDBClient, WriteOptions
 

@@ -122,7 +122,7 @@ def test_backfill_retries_while_backend_unavailable(
     from simulator.runner import backfill
 
     sink = BackfillWriter(url, "tok", concurrency=2, use_gzip=True, retry_delay_s=0.01)
-    n = backfill(model, sink, t0 - 600 * 10**9, t0, show_progress=False)
+    n = backfill(model, sink, t0 - 600 * 10**9, t0)
     sink.close()
     assert sink.sent_values == n > 50_000
     assert [r["status"] for r in rec.requests].count(503) == 2
@@ -270,12 +270,13 @@ def test_live_writer_stops_on_a_refused_token(server: tuple[str, Recorder]) -> N
         writer.write(["power,satellite=kazsat-2 bus_voltage=100.0 1764072001000000000"])
 
 
-def test_cli_backfill_catches_up_and_goes_live_without_a_gap(
+def test_cli_backfill_beside_live_mode_without_a_gap(
     mission: dict, server: tuple[str, Recorder], tmp_path
 ) -> None:
-    """As `kazsat up` runs it on a first start: back-fill ending at now, a slow backend (the
-    first body held 3.5 s) so that now has moved on, then live. A 1 s series must run on
-    without a missing second or a double from the end of the back-fill into live mode."""
+    """As `kazsat up` runs it on a first start: live mode from now at once, the history ending
+    at now written beside it, with a slow backend (the first body held 3.5 s). A 1 s series
+    must run on from the history into live mode without a missing second or a double, and the
+    history is written to the end after --duration."""
     import typer
 
     url, rec = server
@@ -302,7 +303,29 @@ def test_cli_backfill_catches_up_and_goes_live_without_a_gap(
     last_gap = int(np.flatnonzero(np.diff(times) != 10**9)[-1])
     coarse, fine = times[: last_gap + 1], times[last_gap + 1 :]  # fine: every second to the end
     assert len(coarse) >= 9 and all(t % (60 * 10**9) == 0 for t in coarse)
-    # The seconds run on from where the back-fill ended (now, at the call) through the 3.5 s
-    # the backend held it and the 2 s of live mode: 5.5 s at least, so 5 samples or more.
+    # The seconds run on from where the history ended (now, at the call) through 2 s of live.
     assert fine[0] - coarse[-1] <= 60 * 10**9 and fine[0] >= t_call
-    assert fine[-1] - fine[0] >= 4 * 10**9
+    assert fine[-1] - fine[0] >= 10**9
+
+
+def test_cli_backfill_stops_live_mode_on_a_refused_history_body(
+    mission: dict, server: tuple[str, Recorder], tmp_path
+) -> None:
+    """The history is written by a thread beside live mode: its refusal (a 400) still stops
+    the run with the backend's reason, and no marker is written."""
+    import typer
+
+    url, rec = server
+    rec.answers = [400] * 50  # whichever body comes first, history ones among them
+    path = tmp_path / "mission.json"
+    path.write_text(json.dumps(mission))
+    marker = tmp_path / "backfilled"
+    app = typer.Typer()
+    app.command()(simulate)
+    result = CliRunner().invoke(
+        app,
+        ["--mission-file", str(path), "--api-url", url, "--token", "t", "--backfill", "10m",
+         "--backfill-marker", str(marker), "--duration", "600s"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert not marker.exists()
