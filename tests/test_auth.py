@@ -39,10 +39,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory,
            module_store_env: dict[str, str]) -> Iterator[Stack]:
-    """Small limits: 3 failures per name, 5 per address, 2 s sessions, 2 writes a second."""
+    """Small limits: 3 failures per name, 5 per address (then 30 s: longer than a test
+    takes), 2 s sessions, 2 writes a second."""
     s = Stack(Path(tmp_path_factory.mktemp("strict")) / "data",
               extra_env={"KAZSAT_LOGIN_MAX_FAILURES": "3",
                          "KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
+                         "KAZSAT_LOGIN_FIRST_DELAY_S": "30",
                          "KAZSAT_SESSION_MAX_S": "2", "KAZSAT_INGEST_RATE_PER_S": "2",
                          "KAZSAT_INGEST_BURST": "3", "KAZSAT_MAX_JSON_BYTES": "2000",
                          **module_store_env})
@@ -56,6 +58,12 @@ def strict(tmp_path_factory: pytest.TempPathFactory,
 def login(stack: Stack, name: str, password: str) -> httpx.Response:
     return httpx.post(f"{stack.api_url}/api/v1/auth/login", timeout=30,
                       json={"username": name, "password": password})
+
+
+def forwarded(stack: Stack, address: str) -> dict[str, str]:
+    """The headers the dashboard sends when it logs in a browser at `address`."""
+    secret = (stack.data_dir / "proxy_secret").read_text().strip()
+    return {"X-Forwarded-For": address, "X-Kazsat-Proxy": secret}
 
 
 def raise_alert(stack: Stack) -> int:
@@ -74,7 +82,9 @@ def test_login_gives_a_session_that_reads_and_says_who(stack: Stack) -> None:
     r = login(stack, "vera", PASSWORD)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"token", "name", "role", "expires", "must_change_password"}
+    assert set(body) == {"token", "name", "role", "expires", "must_change_password",
+                         "device"}
+    assert body["device"].startswith("ksd_")
     assert (body["name"], body["role"], body["must_change_password"]) == ("vera", "viewer",
                                                                           False)
     assert body["token"].startswith("kss_") and body["expires"].endswith("Z")
@@ -183,8 +193,16 @@ def test_failed_logins_are_rate_limited_by_name_and_address(strict: Stack) -> No
     assert login(strict, "bolat", "guess-guess-guess").status_code == 401
     assert login(strict, "bolat", "guess-guess-guess").status_code == 401
     assert login(strict, "kanat", PASSWORD).status_code == 429  # address: 5 failures
-    # The dashboard (a trusted proxy: this host) logs in for a browser at another address.
+    # A local process naming another address of its own is still counted as 127.0.0.1...
     r = httpx.post(f"{strict.api_url}/api/v1/auth/login", headers={"X-Forwarded-For": "10.1.1.7"},
+                   json={"username": "kanat", "password": PASSWORD})
+    assert r.status_code == 429
+    r = httpx.post(f"{strict.api_url}/api/v1/auth/login",
+                   headers={"X-Forwarded-For": "10.1.1.7", "X-Kazsat-Proxy": "guessed"},
+                   json={"username": "kanat", "password": PASSWORD})
+    assert r.status_code == 429
+    # ...but the dashboard (which shows the proxy secret) logs in for a browser elsewhere.
+    r = httpx.post(f"{strict.api_url}/api/v1/auth/login", headers=forwarded(strict, "10.1.1.7"),
                    json={"username": "kanat", "password": PASSWORD})
     assert r.status_code == 200
 
@@ -349,3 +367,87 @@ def test_login_returns_only_to_a_path_of_this_site(target: str, expected: str) -
 
     with Flask(__name__).test_request_context("/login", query_string={"next": target}):
         assert _next_path() == expected
+
+
+@pytest.fixture(scope="module")
+def besieged(tmp_path_factory: pytest.TempPathFactory,
+             module_store_env: dict[str, str]) -> Iterator[Stack]:
+    """An API and a dashboard whose login delays are long enough to hold through a test:
+    3 failures per name and address, 5 per address, 4 per name from everywhere, then 60 s."""
+    s = Stack(Path(tmp_path_factory.mktemp("besieged")) / "data",
+              extra_env={"KAZSAT_LOGIN_MAX_FAILURES": "3",
+                         "KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
+                         "KAZSAT_LOGIN_MAX_FAILURES_PER_NAME": "4",
+                         "KAZSAT_LOGIN_FIRST_DELAY_S": "60", **module_store_env})
+    s.add_user("aigerim", "operator", PASSWORD)
+    s.start_api()
+    s.start_dashboard()
+    yield s
+    s.stop()
+
+
+def dashboard_login(stack: Stack, browser: httpx.Client, password: str) -> httpx.Response:
+    """Sign in through the dashboard's form as a browser does (CSRF field, cookies)."""
+    import re
+
+    form = browser.get(f"{stack.dashboard_url}/login")
+    csrf = re.search(r"name='csrf' value='([^']+)'", form.text).group(1)
+    return browser.post(f"{stack.dashboard_url}/login",
+                        data={"username": "aigerim", "password": password, "csrf": csrf,
+                              "next": "/"})
+
+
+def test_a_stranger_cannot_lock_the_user_of_a_known_browser_out(besieged: Stack) -> None:
+    with httpx.Client(timeout=30) as browser:  # the operator's own browser, via the dashboard
+        r = dashboard_login(besieged, browser, PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/", r.text
+        assert browser.cookies.get("kazsat_device", path="/login").startswith("ksd_")
+        browser.get(f"{besieged.dashboard_url}/logout")
+        # A stranger guesses the name from many addresses (as forwarded by a dashboard).
+        codes = [httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                            headers=forwarded(besieged, f"10.66.0.{i}"),
+                            json={"username": "aigerim", "password": f"guess-{i}-{j}"}
+                            ).status_code for i in range(1, 11) for j in range(2)]
+        assert codes[:4] == [401] * 4 and set(codes[4:]) == {429}  # held back by name
+        # Anyone without the operator's device cookie is held back too, right password or not…
+        r = httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                       headers=forwarded(besieged, "10.7.7.7"),
+                       json={"username": "aigerim", "password": PASSWORD})
+        assert r.status_code == 429
+        with httpx.Client(timeout=30) as other_browser:
+            assert dashboard_login(besieged, other_browser, PASSWORD).status_code == 429
+        # …but the operator's own browser signs in, through the dashboard, during the attack.
+        r = dashboard_login(besieged, browser, PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/", r.text
+        assert browser.get(f"{besieged.dashboard_url}/").status_code == 200
+    # A device cookie is good for its own name only, and only as signed.
+    cookie = login(besieged, "erzhan-nobody", "x").status_code  # unknown name: 401, no cookie
+    assert cookie == 401
+    device = httpx.post(f"{besieged.api_url}/api/v1/auth/login", headers=forwarded(
+        besieged, "10.8.8.8"), json={"username": "aigerim", "password": PASSWORD}).status_code
+    assert device == 429
+    forged = "ksd_" + "YWlnZXJpbXwxNzAwMDAwMDAwfDAwMDA" + "." + "0" * 64
+    r = httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                   json={"username": "aigerim", "password": PASSWORD, "device": forged},
+                   headers=forwarded(besieged, "10.8.8.9"))
+    assert r.status_code == 429
+
+
+def test_an_engineer_clears_a_lock_out_from_the_cli(besieged: Stack) -> None:
+    besieged.add_user("daulet", "viewer", PASSWORD)
+    for i in range(6):
+        httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                   headers=forwarded(besieged, f"10.67.0.{i}"),
+                   json={"username": "daulet", "password": "guess-guess"})
+    assert login(besieged, "daulet", PASSWORD).status_code == 429
+    done = subprocess.run([sys.executable, "-m", "backend", "user", "unlock", "daulet"],
+                          env=besieged.env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "cleared" in done.stderr
+    assert login(besieged, "daulet", PASSWORD).status_code == 200
+    with besieged.client("engineer") as c:
+        audit = c.get("/api/v1/audit").json()["audit"]
+    assert audit[0]["action"] == "login.unlock" and audit[0]["target"] == "user daulet"
+    with besieged.client("operator") as c:  # engineers only
+        assert c.post("/api/v1/auth/locks/daulet/clear").status_code == 403

@@ -13,8 +13,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend import files
 from backend.api import access, alerts, auth, eclipses, export, telemetry, write
 from backend.api.deps import OrjsonResponse
+from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, TokenBucket
 from backend.services import build_services
 from backend.settings import Settings, get_settings
@@ -35,6 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = build_services(settings)
+        app.state.devices = DeviceCookies(
+            settings.device_key or files.secret_file(settings.data_dir / "device_key"))
+        app.state.proxy_secret = \
+            settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
         app.state.services.start_background()
         log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
@@ -44,7 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(known_query_only)])
     app.state.login_throttle = LoginThrottle(settings.login_max_failures,
                                              settings.login_max_failures_per_address,
-                                             settings.login_window_s)
+                                             settings.login_window_s,
+                                             settings.login_max_failures_per_name,
+                                             settings.login_max_delay_s,
+                                             first_delay_s=settings.login_first_delay_s)
     app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
     app.include_router(auth.router)
     app.include_router(access.router)
