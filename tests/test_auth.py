@@ -451,3 +451,62 @@ def test_an_engineer_clears_a_lock_out_from_the_cli(besieged: Stack) -> None:
     assert audit[0]["action"] == "login.unlock" and audit[0]["target"] == "user daulet"
     with besieged.client("operator") as c:  # engineers only
         assert c.post("/api/v1/auth/locks/daulet/clear").status_code == 403
+
+
+def test_a_token_revoked_from_the_cli_is_refused_by_the_running_api(stack: Stack) -> None:
+    from backend.tokens import TOKEN_RECHECK_S, create_token
+
+    engine = open_database(Settings(data_dir=stack.data_dir,
+                                    database_url=stack.extra_env.get("KAZSAT_DATABASE_URL", "")))
+    try:
+        token = create_token(engine, "viewer", "wall screen 3")
+    finally:
+        engine.dispose()
+
+    def kazsat(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "backend", *args], env=stack.env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    with stack.as_token(token) as c:
+        assert c.get("/api/v1/latest").status_code == 200  # now cached by the API
+        listed = kazsat("token", "list")
+        assert listed.returncode == 0, listed.stderr
+        [row] = [line for line in listed.stdout.splitlines() if "wall screen 3" in line]
+        assert "viewer" in row and "active" in row and token not in listed.stdout
+        token_id = row.split()[0]
+        revoked = kazsat("token", "revoke", token_id)
+        assert revoked.returncode == 0 and "revoked" in revoked.stderr, revoked.stderr
+        deadline = time.monotonic() + 3 * TOKEN_RECHECK_S  # generous: the API rechecks in 5 s
+        while (r := c.get("/api/v1/latest")).status_code == 200:
+            assert time.monotonic() < deadline, "a revoked token still works"
+            time.sleep(0.2)
+        assert r.status_code == 401
+    assert "revoked" in next(line for line in kazsat("token", "list").stdout.splitlines()
+                             if line.split()[0] == token_id)
+    missing = kazsat("token", "revoke", "999999")
+    assert missing.returncode == 1 and "no API token 999999" in missing.stderr
+    with stack.client("engineer") as c:
+        assert any(a["action"] == "token.revoke" and a["target"] == f"token {token_id}"
+                   for a in c.get("/api/v1/audit").json()["audit"])
+
+
+def test_a_parameter_named_many_times_is_read_once(stack: Stack) -> None:
+    t0 = time.time_ns() - 60 * NS
+    body = "\n".join(f"power,satellite=kazsat-2 bus_voltage={100 + i} {t0 + i * NS}"
+                     for i in range(10))
+    assert stack.write(body).status_code == 204
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 // NS - 1))
+    with stack.client() as c:
+        once = c.get("/api/v1/export", params={"parameter": "bus_voltage", "start": start,
+                                               "satellite": "kazsat-2"})
+        many = c.get("/api/v1/export", params={"parameter": ["bus_voltage"] * 200,
+                                               "start": start, "satellite": "kazsat-2"})
+        assert once.status_code == many.status_code == 200, many.text
+        assert many.text == once.text and len(once.text.splitlines()) == 11
+        both = c.get("/api/v1/export", params={
+            "parameter": ["bus_voltage", "battery_soc", "bus_voltage"] * 60, "start": start,
+            "satellite": "kazsat-2"})
+        assert both.text.count("bus_voltage") == 10
+        series = c.get("/api/v1/series", params={"parameter": ["bus_voltage"] * 20,
+                                                 "start": start, "satellite": "kazsat-2"})
+        assert series.status_code == 200 and len(series.json()["series"]) == 1
