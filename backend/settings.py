@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # stored for replay but are not the present: not the latest value, not limit checked
     # live (docs/alerts.md "Samples ahead of the clock"). Allows for ordinary clock skew.
     clock_tolerance_s: float = Field(default=CLOCK_TOLERANCE_S, ge=0)
+    # /readyz reports "out of disk space" for a SQLite database when the data folder has
+    # less free space than this (a one-page probe write may still fit in a full disk).
+    ready_min_free_bytes: int = 8 * 1024 * 1024
     check_limits: bool = True  # off only to measure what limit checking costs
 
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.
