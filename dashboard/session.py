@@ -182,7 +182,8 @@ def password_page(message: str = "", status: int = 200) -> Response:
         if session.get("must_change") else "Change your password."
     form = Markup(
         "<h1>Change password</h1><p class='kz-login-note'>{intro} At least {minimum} "
-        "characters, not containing your user name.</p>{msg}"
+        "characters, not containing your user name, and hard to guess: no common "
+        "passwords, sequences, keyboard patterns or repeated words.</p>{msg}"
         "<form method='post' action='/password' class='kz-login-form'>"
         "<input type='hidden' name='csrf' value='{csrf}'>"
         "<input type='hidden' name='username' value='{name}' autocomplete='username'>"

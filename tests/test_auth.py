@@ -156,7 +156,10 @@ def test_one_time_password_must_be_changed_first(stack: Stack) -> None:
         for body, message in (({"old": "wrong", "new": PASSWORD}, "current password is wrong"),
                               ({"old": first, "new": "short"}, "at least 12"),
                               ({"old": first, "new": first}, "differ"),
-                              ({"old": first, "new": "dina-2026-akkol"}, "user name")):
+                              ({"old": first, "new": "dina-2026-akkol"}, "user name"),
+                              ({"old": first, "new": "abcdefghijkl"}, "sequences like"),
+                              ({"old": first, "new": "kazsat-kazsat"}, "repeated words"),
+                              ({"old": first, "new": "qwertyuiop[]"}, "too easy")):
             r = c.post("/api/v1/auth/password", json=body)
             assert r.status_code == 400 and message in r.json()["message"], r.text
         r = c.post("/api/v1/auth/password", json={"old": first, "new": PASSWORD})
@@ -336,6 +339,10 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
         assert users.authenticate(engine, "arman", PASSWORD).must_change_password
         listed = kazsat("user", "list").stdout
         assert "gulnara" in listed and "arman" in listed and "must change password" in listed
+        weak = kazsat("user", "add", "aliya", "--role", "viewer", "--password-stdin",
+                      stdin="abcdefghijkl\n")
+        assert weak.returncode == 1 and "too easy to guess" in weak.stderr
+        assert "sequences" in weak.stderr.lower()
         reset = kazsat("user", "reset-password", "arman")
         assert reset.returncode == 0 and users.authenticate(engine, "arman",
                                                             reset.stdout.strip())
