@@ -517,3 +517,71 @@ def test_a_parameter_named_many_times_is_read_once(stack: Stack) -> None:
         series = c.get("/api/v1/series", params={"parameter": ["bus_voltage"] * 20,
                                                  "start": start, "satellite": "kazsat-2"})
         assert series.status_code == 200 and len(series.json()["series"]) == 1
+
+
+def test_limits_must_be_finite_and_removing_one_is_named(stack: Stack) -> None:
+    import json
+
+    path = "/api/v1/limits/battery_temp"
+    with stack.client("engineer") as c:
+        before = c.get("/api/v1/limits").json()
+        for text in ('{"warning": {"low": NaN, "high": 25}, "critical": {"low": 0, "high": 30}}',
+                     '{"warning": {"low": 5, "high": 1e999}, "critical": {"low": 0, "high": 30}}',
+                     '{"warning": {"low": 5, "high": 25}, "critical": {"low": -Infinity, '
+                     '"high": 30}}'):
+            r = c.put(path, content=text, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400 and r.json()["code"] == "invalid", (text, r.text)
+        assert c.get("/api/v1/limits").json() == before  # nothing switched off
+        # Leaving a limit out does not remove it; naming it null does, and the audit says so.
+        dropped = {"warning": {"low": 5, "high": 25}, "critical": {"high": 30}}
+        r = c.put(path, json=dropped)
+        assert r.status_code == 400 and "critical.low" in r.json()["message"]
+        assert "null" in r.json()["message"]
+        r = c.put(path, content=json.dumps({"warning": {"low": 5, "high": 25},
+                                            "critical": {"low": None, "high": 30}}),
+                  headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        [row] = [a for a in c.get("/api/v1/audit").json()["audit"]
+                 if a["action"].startswith("limits") and a["target"].endswith("battery_temp")][:1]
+        assert row["detail"]["removed"] == ["critical.low"], row
+        assert c.delete(path).status_code == 200  # back to the mission's limits
+
+
+def test_error_answers_quote_at_most_200_characters(stack: Stack) -> None:
+    huge = "x" * 5_000_000
+    r = stack.write(f"power,satellite={huge} bus_voltage=1 {time.time_ns()}")
+    assert r.status_code == 400, r.text[:300]
+    message = r.json()["message"]
+    assert len(message) < 300 and "characters)" in message, message[:400]
+    with stack.client() as c:
+        r = c.get("/api/v1/latest", params={"at": "y" * 20_000})
+    assert r.status_code == 400 and len(r.text) < 400, r.text[:500]
+
+
+def test_secrets_and_the_database_are_private_from_the_start(tmp_path) -> None:
+    import os
+    import stat
+
+    from fastapi.testclient import TestClient
+
+    from backend.api.app import create_app
+    from backend.cli import ensure_stack_tokens
+
+    data = tmp_path / "data"
+    env = {**os.environ, "KAZSAT_DATA_DIR": str(data)}
+    done = subprocess.run(["sh", "-c", f"umask 022 && {sys.executable} -m backend db upgrade"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    settings = Settings(data_dir=data)
+    ensure_stack_tokens(settings)
+    with TestClient(create_app(settings)):  # the API makes its device and proxy keys
+        pass
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(data) == 0o700
+    made = sorted(p.name for p in data.iterdir())
+    assert {"kazsat.db", "tokens.env", "device_key", "proxy_secret"} <= set(made), made
+    for path in data.iterdir():
+        assert mode(path) == 0o600, (path.name, oct(mode(path)))
