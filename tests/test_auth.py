@@ -427,6 +427,15 @@ def test_a_stranger_cannot_lock_the_user_of_a_known_browser_out(besieged: Stack)
         r = dashboard_login(besieged, browser, PASSWORD)
         assert r.status_code == 303 and r.headers["location"] == "/", r.text
         assert browser.get(f"{besieged.dashboard_url}/").status_code == 200
+        # Signed in, the person may still change the password (a wrong current one is
+        # counted per session, not with the strangers' guesses at the name).
+        device = browser.cookies.get("kazsat_device", path="/login")
+        r = httpx.post(f"{besieged.api_url}/api/v1/auth/login", json={
+            "username": "aigerim", "password": PASSWORD, "device": device})
+        assert r.status_code == 200, r.text
+        with besieged.as_token(r.json()["token"]) as c:
+            r = c.post("/api/v1/auth/password", json={"old": "not-it", "new": PASSWORD + "x"})
+            assert r.status_code == 400 and "current password is wrong" in r.json()["message"]
     # A device cookie is good for its own name only, and only as signed.
     cookie = login(besieged, "erzhan-nobody", "x").status_code  # unknown name: 401, no cookie
     assert cookie == 401

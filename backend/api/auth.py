@@ -140,8 +140,10 @@ def change_password(body: PasswordBody, who: Caller, request: Request,
     sessions end; this one stays."""
     if who.session is None:
         raise HTTPException(400, "log in as a user to change a password")
-    address = client_address(request)
-    wait = throttle(request).retry_after(who.name, address)
+    # Wrong current passwords count per session, like a device cookie's failures: the
+    # session proves a login, so strangers guessing at the name cannot block the change.
+    address, session = client_address(request), f"session:{who.session}"
+    wait = throttle(request).retry_after(who.name, address, session)
     if wait is not None:
         raise HTTPException(429, f"too many failed attempts; try again in {wait:.0f} s",
                             headers=retry_after_header(wait))
@@ -151,7 +153,7 @@ def change_password(body: PasswordBody, who: Caller, request: Request,
     except users.PasswordRejected as exc:
         raise HTTPException(400, str(exc)) from None
     except users.UserError as exc:  # the current password is wrong: counts as a failure
-        throttle(request).failed(who.name, address)
+        throttle(request).failed(who.name, address, session)
         raise HTTPException(400, str(exc)) from None
     services.tokens.forget(who.session)
     return OrjsonResponse({**describe(who), "must_change_password": False}, headers=NO_STORE)
