@@ -164,6 +164,11 @@ def test_backoff_and_a_stranger_cannot_lock_a_known_device_out() -> None:
     assert b.retry_after("k") == pytest.approx(2)
     now[0] = 700.0
     assert b.retry_after("k") is None  # out of the window
+    slow = Backoff(free=1, window_s=600, max_delay_s=100, clock=lambda: now[0],
+                   first_delay_s=30)
+    for wait in (30, 60, 100, 100):  # doubling from the first delay, up to the maximum
+        slow.failed("k")
+        assert slow.retry_after("k") == pytest.approx(wait)
     throttle = LoginThrottle(per_name=2, per_address=3, window_s=60, per_name_any_address=4,
                              clock=lambda: now[0])
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
