@@ -54,8 +54,11 @@ def api(host: str | None = None, port: int | None = None) -> None:
     except MissionError as exc:
         console.print(f"[red]mission database refused:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
+    # proxy_headers off: uvicorn would otherwise take any local process's X-Forwarded-For
+    # as the client's address; the API decides whom to believe (backend/api/auth.py).
     uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port or settings.api_port, log_level="warning", access_log=False)
+                port=port or settings.api_port, log_level="warning", access_log=False,
+                proxy_headers=False)
 
 
 @app.command()
@@ -79,6 +82,34 @@ def token_create(role: Annotated[str, typer.Option(help="ingest, viewer, operato
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     engine = open_database(get_settings())
     print(create_token(engine, role, name or f"{role} token"))
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every API token: id, role, state, when made, name (never the token itself)."""
+    from backend.services import open_database
+    from backend.timeutil import format_time
+    from backend.tokens import list_tokens
+
+    for t in list_tokens(open_database(get_settings())):
+        state = "revoked" if t.revoked else "active"
+        print(f"{t.id:>5}  {t.role:9} {state:8} {format_time(t.created_t)}  {t.name}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="id from `kazsat token list`")]
+                 ) -> None:
+    """Revoke an API token for good (audited); running APIs refuse it within 5 s."""
+    from backend.services import open_database
+    from backend.tokens import TOKEN_RECHECK_S, revoke_token
+
+    try:
+        info = revoke_token(open_database(get_settings()), token_id, "cli")
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"token {info.id} ({info.name}, {info.role}) revoked; running APIs refuse "
+                  f"it within {TOKEN_RECHECK_S:.0f} s")
 
 
 @user_app.command("add")
@@ -147,6 +178,37 @@ def user_reset_password(name: str) -> None:
         raise typer.Exit(1) from None
     console.print(f"one-time password for {name} (shown only now; change it at login):")
     print(password)
+
+
+@user_app.command("unlock")
+def user_unlock(name: str) -> None:
+    """Clear every login lock-out on a user name in the running API (failed logins are
+    counted in its memory), with the engineer token of the settings or data_dir/tokens.env."""
+    settings = get_settings()
+    token = settings.engineer_token or stack_token(settings, "engineer")
+    if not token:
+        console.print("[red]no engineer token: set KAZSAT_ENGINEER_TOKEN (`kazsat token "
+                      "create --role engineer`)[/red]")
+        raise typer.Exit(1)
+    try:
+        r = httpx.post(f"{settings.api_url.rstrip('/')}/api/v1/auth/locks/{name}/clear",
+                       headers={"Authorization": f"Token {token}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        console.print(f"[red]the API at {settings.api_url} is unreachable: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if r.status_code != 200:
+        console.print(f"[red]the API refused ({r.status_code}): "
+                      f"{r.json().get('message', r.text) if r.content else ''}[/red]")
+        raise typer.Exit(1)
+    console.print(f"login lock-outs on {name} cleared ({r.json()['cleared']} counts)")
+
+
+def stack_token(settings: Settings, role: str) -> str:
+    """The stack's own token for the role from data_dir/tokens.env (`kazsat up`), or ''."""
+    path = settings.data_dir / "tokens.env"
+    known = dict(line.split("=", 1) for line in path.read_text().split() if "=" in line) \
+        if path.exists() else {}
+    return known.get(f"KAZSAT_{role.upper()}_TOKEN", "")
 
 
 def ensure_first_operator(settings: Settings) -> str | None:

@@ -21,13 +21,15 @@ MAX_KEYS = 100_000  # beyond this many tracked keys the oldest state is dropped
 
 class Backoff:
     """Failures per key within `window_s`: the first `free` cost nothing, then each one more
-    doubles the wait before the next attempt (1 s, 2 s, 4 s … at most `max_delay_s`)."""
+    doubles the wait before the next attempt (`first_delay_s`, twice that, four times …
+    at most `max_delay_s`)."""
 
     def __init__(self, free: int, window_s: float, max_delay_s: float,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, first_delay_s: float = 1.0) -> None:
         self.free = max(free, 1)
         self.window_s = window_s
         self.max_delay_s = max_delay_s
+        self.first_delay_s = first_delay_s
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -49,7 +51,8 @@ class Backoff:
             failures = self._recent(key, now)
             if failures is None or len(failures) < self.free:
                 return None
-            delay = min(2.0 ** (len(failures) - self.free), self.max_delay_s)
+            delay = min(self.first_delay_s * 2.0 ** (len(failures) - self.free),
+                        self.max_delay_s)
             wait = failures[-1] + delay - now
         return wait if wait > 0 else None
 
@@ -61,7 +64,8 @@ class Backoff:
                 if len(self._failures) >= MAX_KEYS:
                     self._failures.pop(next(iter(self._failures)))
                 # Enough to reach the longest delay; older ones change nothing.
-                keep = self.free + math.ceil(math.log2(max(self.max_delay_s, 1))) + 1
+                doublings = self.max_delay_s / max(self.first_delay_s, 1e-3)
+                keep = self.free + math.ceil(math.log2(max(doublings, 1))) + 1
                 failures = self._failures[key] = deque(maxlen=keep)
             failures.append(now)
 
@@ -97,11 +101,14 @@ class LoginThrottle:
 
     def __init__(self, per_name: int, per_address: int, window_s: float,
                  per_name_any_address: int = 50, max_delay_s: float = 300.0,
-                 clock: Clock = time.monotonic) -> None:
-        self.pairs = Backoff(per_name, window_s, max_delay_s, clock)
-        self.addresses = Backoff(per_address, window_s, max_delay_s, clock)
-        self.names = Backoff(per_name_any_address, window_s, max_delay_s, clock)
-        self.devices = Backoff(per_name, window_s, max_delay_s, clock)
+                 clock: Clock = time.monotonic, first_delay_s: float = 1.0) -> None:
+        def backoff(free: int) -> Backoff:
+            return Backoff(free, window_s, max_delay_s, clock, first_delay_s)
+
+        self.pairs = backoff(per_name)
+        self.addresses = backoff(per_address)
+        self.names = backoff(per_name_any_address)
+        self.devices = backoff(per_name)
 
     @staticmethod
     def _pair(name: str, other: str) -> str:

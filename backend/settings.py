@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # stored for replay but are not the present: not the latest value, not limit checked
     # live (docs/alerts.md "Samples ahead of the clock"). Allows for ordinary clock skew.
     clock_tolerance_s: float = Field(default=CLOCK_TOLERANCE_S, ge=0)
+    # /readyz reports "out of disk space" for a SQLite database when the data folder has
+    # less free space than this (a one-page probe write may still fit in a full disk).
+    ready_min_free_bytes: int = 8 * 1024 * 1024
     check_limits: bool = True  # off only to measure what limit checking costs
 
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.
@@ -73,10 +76,23 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_window_s: float = 300.0
+    # ...and this many per user name from every address together (browsers without that
+    # name's device cookie only: README "Security"); delays grow up to login_max_delay_s.
+    login_max_failures_per_name: int = 50
+    login_first_delay_s: float = 1.0
+    login_max_delay_s: float = 300.0
     # Peers whose X-Forwarded-For names the real client for the per-address limit (the
     # dashboard forwards its browser's address when it logs someone in); comma-separated
     # addresses or networks (172.16.0.0/12 for a compose network).
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
+    # ...and only when the request carries this secret in X-Kazsat-Proxy: a trusted address
+    # alone would let any local process pick the address its guesses count under. Empty: a
+    # random secret kept in data_dir/proxy_secret (made once, mode 0600), which the API and
+    # a dashboard over the same data_dir share; set it when they do not (docker-compose).
+    proxy_secret: str = Field(default="", repr=False)
+    # Signs device cookies (a browser that logged in as a name before gets past that name's
+    # lock-out). Empty: a random key kept in data_dir/device_key (made once, mode 0600).
+    device_key: str = Field(default="", repr=False)
     # Ingest requests per second per token (token bucket with this burst); 0: no limit.
     ingest_rate_per_s: float = 200.0
     ingest_burst: int = 1000

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from dash import Dash
 from flask import Response, g, redirect, request, session
 from markupsafe import Markup
 
+from backend import files
 from backend.settings import Settings, get_settings
 from backend.tokens import PERMISSIONS
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 PUBLIC = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico")
 UNCACHED_OK = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+# Kept by the browser across sessions: the API's proof that this browser logged in as a
+# name before, which lets its user past a lock-out strangers cause (README "Security").
+DEVICE_COOKIE = "kazsat_device"
+DEVICE_MAX_AGE_S = 180 * 86400
 
 
 class SessionExpired(Exception):
@@ -87,8 +93,17 @@ def secret_key(settings: Settings) -> str:
     return key
 
 
+@lru_cache
+def proxy_secret() -> str:
+    """What the API wants in X-Kazsat-Proxy before it believes our X-Forwarded-For: the
+    setting, else the secret the API and dashboard share in data_dir/proxy_secret."""
+    settings = get_settings()
+    return settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
+
+
 def _api(method: str, path: str, *, bearer: str | None = None, **kwargs: object) -> httpx.Response:
-    headers = {"X-Forwarded-For": request.remote_addr or ""}
+    # The browser's address, so that failed logins count per person, not per dashboard.
+    headers = {"X-Forwarded-For": request.remote_addr or "", "X-Kazsat-Proxy": proxy_secret()}
     if bearer:
         headers["Authorization"] = f"Token {bearer}"
     return httpx.request(method, get_settings().api_url.rstrip("/") + path, headers=headers,
@@ -167,7 +182,8 @@ def password_page(message: str = "", status: int = 200) -> Response:
         if session.get("must_change") else "Change your password."
     form = Markup(
         "<h1>Change password</h1><p class='kz-login-note'>{intro} At least {minimum} "
-        "characters, not containing your user name.</p>{msg}"
+        "characters, not containing your user name, and hard to guess: no common "
+        "passwords, sequences, keyboard patterns or repeated words.</p>{msg}"
         "<form method='post' action='/password' class='kz-login-form'>"
         "<input type='hidden' name='csrf' value='{csrf}'>"
         "<input type='hidden' name='username' value='{name}' autocomplete='username'>"
@@ -199,7 +215,9 @@ def do_login() -> Response:
     if not name or not password:
         return login_page("Enter your user name and password.", name=name, status=400)
     try:
-        r = _api("POST", "/api/v1/auth/login", json={"username": name, "password": password})
+        r = _api("POST", "/api/v1/auth/login", json={
+            "username": name, "password": password,
+            "device": request.cookies.get(DEVICE_COOKIE, "")[:512] or None})
     except httpx.HTTPError:
         return login_page("The monitor's API is unreachable; try again shortly.", name=name,
                           status=503)
@@ -218,7 +236,12 @@ def do_login() -> Response:
     session.update(token=body["token"], name=body["name"], role=body["role"],
                    must_change=bool(body["must_change_password"]))
     log.info("%s (%s) signed in from %s", body["name"], body["role"], request.remote_addr)
-    return redirect("/password" if body["must_change_password"] else _next_path(), 303)
+    answer = redirect("/password" if body["must_change_password"] else _next_path(), 303)
+    if body.get("device"):
+        answer.set_cookie(DEVICE_COOKIE, body["device"], max_age=DEVICE_MAX_AGE_S,
+                          httponly=True, samesite="Strict", path="/login",
+                          secure=get_settings().cookie_secure)
+    return answer
 
 
 def do_password() -> Response:

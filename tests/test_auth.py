@@ -39,10 +39,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory,
            module_store_env: dict[str, str]) -> Iterator[Stack]:
-    """Small limits: 3 failures per name, 5 per address, 2 s sessions, 2 writes a second."""
+    """Small limits: 3 failures per name, 5 per address (then 30 s: longer than a test
+    takes), 2 s sessions, 2 writes a second."""
     s = Stack(Path(tmp_path_factory.mktemp("strict")) / "data",
               extra_env={"KAZSAT_LOGIN_MAX_FAILURES": "3",
                          "KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
+                         "KAZSAT_LOGIN_FIRST_DELAY_S": "30",
                          "KAZSAT_SESSION_MAX_S": "2", "KAZSAT_INGEST_RATE_PER_S": "2",
                          "KAZSAT_INGEST_BURST": "3", "KAZSAT_MAX_JSON_BYTES": "2000",
                          **module_store_env})
@@ -56,6 +58,12 @@ def strict(tmp_path_factory: pytest.TempPathFactory,
 def login(stack: Stack, name: str, password: str) -> httpx.Response:
     return httpx.post(f"{stack.api_url}/api/v1/auth/login", timeout=30,
                       json={"username": name, "password": password})
+
+
+def forwarded(stack: Stack, address: str) -> dict[str, str]:
+    """The headers the dashboard sends when it logs in a browser at `address`."""
+    secret = (stack.data_dir / "proxy_secret").read_text().strip()
+    return {"X-Forwarded-For": address, "X-Kazsat-Proxy": secret}
 
 
 def raise_alert(stack: Stack) -> int:
@@ -74,7 +82,9 @@ def test_login_gives_a_session_that_reads_and_says_who(stack: Stack) -> None:
     r = login(stack, "vera", PASSWORD)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"token", "name", "role", "expires", "must_change_password"}
+    assert set(body) == {"token", "name", "role", "expires", "must_change_password",
+                         "device"}
+    assert body["device"].startswith("ksd_")
     assert (body["name"], body["role"], body["must_change_password"]) == ("vera", "viewer",
                                                                           False)
     assert body["token"].startswith("kss_") and body["expires"].endswith("Z")
@@ -146,7 +156,10 @@ def test_one_time_password_must_be_changed_first(stack: Stack) -> None:
         for body, message in (({"old": "wrong", "new": PASSWORD}, "current password is wrong"),
                               ({"old": first, "new": "short"}, "at least 12"),
                               ({"old": first, "new": first}, "differ"),
-                              ({"old": first, "new": "dina-2026-akkol"}, "user name")):
+                              ({"old": first, "new": "dina-2026-akkol"}, "user name"),
+                              ({"old": first, "new": "abcdefghijkl"}, "sequences like"),
+                              ({"old": first, "new": "kazsat-kazsat"}, "repeated words"),
+                              ({"old": first, "new": "qwertyuiop[]"}, "too easy")):
             r = c.post("/api/v1/auth/password", json=body)
             assert r.status_code == 400 and message in r.json()["message"], r.text
         r = c.post("/api/v1/auth/password", json={"old": first, "new": PASSWORD})
@@ -183,8 +196,16 @@ def test_failed_logins_are_rate_limited_by_name_and_address(strict: Stack) -> No
     assert login(strict, "bolat", "guess-guess-guess").status_code == 401
     assert login(strict, "bolat", "guess-guess-guess").status_code == 401
     assert login(strict, "kanat", PASSWORD).status_code == 429  # address: 5 failures
-    # The dashboard (a trusted proxy: this host) logs in for a browser at another address.
+    # A local process naming another address of its own is still counted as 127.0.0.1...
     r = httpx.post(f"{strict.api_url}/api/v1/auth/login", headers={"X-Forwarded-For": "10.1.1.7"},
+                   json={"username": "kanat", "password": PASSWORD})
+    assert r.status_code == 429
+    r = httpx.post(f"{strict.api_url}/api/v1/auth/login",
+                   headers={"X-Forwarded-For": "10.1.1.7", "X-Kazsat-Proxy": "guessed"},
+                   json={"username": "kanat", "password": PASSWORD})
+    assert r.status_code == 429
+    # ...but the dashboard (which shows the proxy secret) logs in for a browser elsewhere.
+    r = httpx.post(f"{strict.api_url}/api/v1/auth/login", headers=forwarded(strict, "10.1.1.7"),
                    json={"username": "kanat", "password": PASSWORD})
     assert r.status_code == 200
 
@@ -318,6 +339,10 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
         assert users.authenticate(engine, "arman", PASSWORD).must_change_password
         listed = kazsat("user", "list").stdout
         assert "gulnara" in listed and "arman" in listed and "must change password" in listed
+        weak = kazsat("user", "add", "aliya", "--role", "viewer", "--password-stdin",
+                      stdin="abcdefghijkl\n")
+        assert weak.returncode == 1 and "too easy to guess" in weak.stderr
+        assert "sequences" in weak.stderr.lower()
         reset = kazsat("user", "reset-password", "arman")
         assert reset.returncode == 0 and users.authenticate(engine, "arman",
                                                             reset.stdout.strip())
@@ -349,3 +374,223 @@ def test_login_returns_only_to_a_path_of_this_site(target: str, expected: str) -
 
     with Flask(__name__).test_request_context("/login", query_string={"next": target}):
         assert _next_path() == expected
+
+
+@pytest.fixture(scope="module")
+def besieged(tmp_path_factory: pytest.TempPathFactory,
+             module_store_env: dict[str, str]) -> Iterator[Stack]:
+    """An API and a dashboard whose login delays are long enough to hold through a test:
+    3 failures per name and address, 5 per address, 4 per name from everywhere, then 60 s."""
+    s = Stack(Path(tmp_path_factory.mktemp("besieged")) / "data",
+              extra_env={"KAZSAT_LOGIN_MAX_FAILURES": "3",
+                         "KAZSAT_LOGIN_MAX_FAILURES_PER_ADDRESS": "5",
+                         "KAZSAT_LOGIN_MAX_FAILURES_PER_NAME": "4",
+                         "KAZSAT_LOGIN_FIRST_DELAY_S": "60", **module_store_env})
+    s.add_user("aigerim", "operator", PASSWORD)
+    s.start_api()
+    s.start_dashboard()
+    yield s
+    s.stop()
+
+
+def dashboard_login(stack: Stack, browser: httpx.Client, password: str) -> httpx.Response:
+    """Sign in through the dashboard's form as a browser does (CSRF field, cookies)."""
+    import re
+
+    form = browser.get(f"{stack.dashboard_url}/login")
+    csrf = re.search(r"name='csrf' value='([^']+)'", form.text).group(1)
+    return browser.post(f"{stack.dashboard_url}/login",
+                        data={"username": "aigerim", "password": password, "csrf": csrf,
+                              "next": "/"})
+
+
+def test_a_stranger_cannot_lock_the_user_of_a_known_browser_out(besieged: Stack) -> None:
+    with httpx.Client(timeout=30) as browser:  # the operator's own browser, via the dashboard
+        r = dashboard_login(besieged, browser, PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/", r.text
+        assert browser.cookies.get("kazsat_device", path="/login").startswith("ksd_")
+        browser.get(f"{besieged.dashboard_url}/logout")
+        # A stranger guesses the name from many addresses (as forwarded by a dashboard).
+        codes = [httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                            headers=forwarded(besieged, f"10.66.0.{i}"),
+                            json={"username": "aigerim", "password": f"guess-{i}-{j}"}
+                            ).status_code for i in range(1, 11) for j in range(2)]
+        assert codes[:4] == [401] * 4 and set(codes[4:]) == {429}  # held back by name
+        # Anyone without the operator's device cookie is held back too, right password or not…
+        r = httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                       headers=forwarded(besieged, "10.7.7.7"),
+                       json={"username": "aigerim", "password": PASSWORD})
+        assert r.status_code == 429
+        with httpx.Client(timeout=30) as other_browser:
+            assert dashboard_login(besieged, other_browser, PASSWORD).status_code == 429
+        # …but the operator's own browser signs in, through the dashboard, during the attack.
+        r = dashboard_login(besieged, browser, PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/", r.text
+        assert browser.get(f"{besieged.dashboard_url}/").status_code == 200
+        # Signed in, the person may still change the password (a wrong current one is
+        # counted per session, not with the strangers' guesses at the name).
+        device = browser.cookies.get("kazsat_device", path="/login")
+        r = httpx.post(f"{besieged.api_url}/api/v1/auth/login", json={
+            "username": "aigerim", "password": PASSWORD, "device": device})
+        assert r.status_code == 200, r.text
+        with besieged.as_token(r.json()["token"]) as c:
+            r = c.post("/api/v1/auth/password", json={"old": "not-it", "new": PASSWORD + "x"})
+            assert r.status_code == 400 and "current password is wrong" in r.json()["message"]
+    # A device cookie is good for its own name only, and only as signed.
+    cookie = login(besieged, "erzhan-nobody", "x").status_code  # unknown name: 401, no cookie
+    assert cookie == 401
+    device = httpx.post(f"{besieged.api_url}/api/v1/auth/login", headers=forwarded(
+        besieged, "10.8.8.8"), json={"username": "aigerim", "password": PASSWORD}).status_code
+    assert device == 429
+    forged = "ksd_" + "YWlnZXJpbXwxNzAwMDAwMDAwfDAwMDA" + "." + "0" * 64
+    r = httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                   json={"username": "aigerim", "password": PASSWORD, "device": forged},
+                   headers=forwarded(besieged, "10.8.8.9"))
+    assert r.status_code == 429
+
+
+def test_an_engineer_clears_a_lock_out_from_the_cli(besieged: Stack) -> None:
+    besieged.add_user("daulet", "viewer", PASSWORD)
+    for i in range(6):
+        httpx.post(f"{besieged.api_url}/api/v1/auth/login",
+                   headers=forwarded(besieged, f"10.67.0.{i}"),
+                   json={"username": "daulet", "password": "guess-guess"})
+    assert login(besieged, "daulet", PASSWORD).status_code == 429
+    done = subprocess.run([sys.executable, "-m", "backend", "user", "unlock", "daulet"],
+                          env=besieged.env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "cleared" in done.stderr
+    assert login(besieged, "daulet", PASSWORD).status_code == 200
+    with besieged.client("engineer") as c:
+        audit = c.get("/api/v1/audit").json()["audit"]
+    assert audit[0]["action"] == "login.unlock" and audit[0]["target"] == "user daulet"
+    with besieged.client("operator") as c:  # engineers only
+        assert c.post("/api/v1/auth/locks/daulet/clear").status_code == 403
+
+
+def test_a_token_revoked_from_the_cli_is_refused_by_the_running_api(stack: Stack) -> None:
+    from backend.tokens import TOKEN_RECHECK_S, create_token
+
+    engine = open_database(Settings(data_dir=stack.data_dir,
+                                    database_url=stack.extra_env.get("KAZSAT_DATABASE_URL", "")))
+    try:
+        token = create_token(engine, "viewer", "wall screen 3")
+    finally:
+        engine.dispose()
+
+    def kazsat(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "backend", *args], env=stack.env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    with stack.as_token(token) as c:
+        assert c.get("/api/v1/latest").status_code == 200  # now cached by the API
+        listed = kazsat("token", "list")
+        assert listed.returncode == 0, listed.stderr
+        [row] = [line for line in listed.stdout.splitlines() if "wall screen 3" in line]
+        assert "viewer" in row and "active" in row and token not in listed.stdout
+        token_id = row.split()[0]
+        revoked = kazsat("token", "revoke", token_id)
+        assert revoked.returncode == 0 and "revoked" in revoked.stderr, revoked.stderr
+        deadline = time.monotonic() + 3 * TOKEN_RECHECK_S  # generous: the API rechecks in 5 s
+        while (r := c.get("/api/v1/latest")).status_code == 200:
+            assert time.monotonic() < deadline, "a revoked token still works"
+            time.sleep(0.2)
+        assert r.status_code == 401
+    assert "revoked" in next(line for line in kazsat("token", "list").stdout.splitlines()
+                             if line.split()[0] == token_id)
+    missing = kazsat("token", "revoke", "999999")
+    assert missing.returncode == 1 and "no API token 999999" in missing.stderr
+    with stack.client("engineer") as c:
+        assert any(a["action"] == "token.revoke" and a["target"] == f"token {token_id}"
+                   for a in c.get("/api/v1/audit").json()["audit"])
+
+
+def test_a_parameter_named_many_times_is_read_once(stack: Stack) -> None:
+    t0 = time.time_ns() - 60 * NS
+    body = "\n".join(f"power,satellite=kazsat-2 bus_voltage={100 + i} {t0 + i * NS}"
+                     for i in range(10))
+    assert stack.write(body).status_code == 204
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 // NS - 1))
+    with stack.client() as c:
+        once = c.get("/api/v1/export", params={"parameter": "bus_voltage", "start": start,
+                                               "satellite": "kazsat-2"})
+        many = c.get("/api/v1/export", params={"parameter": ["bus_voltage"] * 200,
+                                               "start": start, "satellite": "kazsat-2"})
+        assert once.status_code == many.status_code == 200, many.text
+        assert many.text == once.text and len(once.text.splitlines()) == 11
+        both = c.get("/api/v1/export", params={
+            "parameter": ["bus_voltage", "battery_soc", "bus_voltage"] * 60, "start": start,
+            "satellite": "kazsat-2"})
+        assert both.text.count("bus_voltage") == 10
+        series = c.get("/api/v1/series", params={"parameter": ["bus_voltage"] * 20,
+                                                 "start": start, "satellite": "kazsat-2"})
+        assert series.status_code == 200 and len(series.json()["series"]) == 1
+
+
+def test_limits_must_be_finite_and_removing_one_is_named(stack: Stack) -> None:
+    import json
+
+    path = "/api/v1/limits/battery_temp"
+    with stack.client("engineer") as c:
+        before = c.get("/api/v1/limits").json()
+        for text in ('{"warning": {"low": NaN, "high": 25}, "critical": {"low": 0, "high": 30}}',
+                     '{"warning": {"low": 5, "high": 1e999}, "critical": {"low": 0, "high": 30}}',
+                     '{"warning": {"low": 5, "high": 25}, "critical": {"low": -Infinity, '
+                     '"high": 30}}'):
+            r = c.put(path, content=text, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400 and r.json()["code"] == "invalid", (text, r.text)
+        assert c.get("/api/v1/limits").json() == before  # nothing switched off
+        # Leaving a limit out does not remove it; naming it null does, and the audit says so.
+        dropped = {"warning": {"low": 5, "high": 25}, "critical": {"high": 30}}
+        r = c.put(path, json=dropped)
+        assert r.status_code == 400 and "critical.low" in r.json()["message"]
+        assert "null" in r.json()["message"]
+        r = c.put(path, content=json.dumps({"warning": {"low": 5, "high": 25},
+                                            "critical": {"low": None, "high": 30}}),
+                  headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        [row] = [a for a in c.get("/api/v1/audit").json()["audit"]
+                 if a["action"].startswith("limits") and a["target"].endswith("battery_temp")][:1]
+        assert row["detail"]["removed"] == ["critical.low"], row
+        assert c.delete(path).status_code == 200  # back to the mission's limits
+
+
+def test_error_answers_quote_at_most_200_characters(stack: Stack) -> None:
+    huge = "x" * 5_000_000
+    r = stack.write(f"power,satellite={huge} bus_voltage=1 {time.time_ns()}")
+    assert r.status_code == 400, r.text[:300]
+    message = r.json()["message"]
+    assert len(message) < 300 and "characters)" in message, message[:400]
+    with stack.client() as c:
+        r = c.get("/api/v1/latest", params={"at": "y" * 20_000})
+    assert r.status_code == 400 and len(r.text) < 400, r.text[:500]
+
+
+def test_secrets_and_the_database_are_private_from_the_start(tmp_path) -> None:
+    import os
+    import stat
+
+    from fastapi.testclient import TestClient
+
+    from backend.api.app import create_app
+    from backend.cli import ensure_stack_tokens
+
+    data = tmp_path / "data"
+    env = {**os.environ, "KAZSAT_DATA_DIR": str(data)}
+    done = subprocess.run(["sh", "-c", f"umask 022 && {sys.executable} -m backend db upgrade"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    settings = Settings(data_dir=data)
+    ensure_stack_tokens(settings)
+    with TestClient(create_app(settings)):  # the API makes its device and proxy keys
+        pass
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert mode(data) == 0o700
+    made = sorted(p.name for p in data.iterdir())
+    assert {"kazsat.db", "tokens.env", "device_key", "proxy_secret"} <= set(made), made
+    for path in data.iterdir():
+        assert mode(path) == 0o600, (path.name, oct(mode(path)))

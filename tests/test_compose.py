@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "INFLUX_PASSWORD": "influx-secret",
            "INFLUX_TOKEN": "influx-token-0123456789abcdef",
            "KAZSAT_INGEST_TOKEN": "ingest-token-0123456789abcdef",
-           "KAZSAT_VIEWER_TOKEN": "viewer-token-0123456789abcdef"}
+           "KAZSAT_VIEWER_TOKEN": "viewer-token-0123456789abcdef",
+           "KAZSAT_PROXY_SECRET": "proxy-secret-0123456789abcdef"}
 BUILT = {"api", "simulator", "dashboard"}
 PORTS = {"api": "8000", "dashboard": "8050", "influxdb": "8086", "mailpit": "8025"}
 

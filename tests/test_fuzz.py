@@ -3,56 +3,33 @@ write endpoint fed arbitrary bodies (hypothesis). No 500s, no hangs; refusals ar
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kazsat.stack import Stack
+from kazsat import fuzz
 
 
 @pytest.fixture
 def fuzz_stack(tmp_path):
-    # One stack per test: fuzzing as an engineer revokes API tokens (DELETE /tokens/{id}),
+    # One stack per test: fuzzing as an engineer revokes API tokens (POST /tokens/{id}/revoke),
     # which must not leave the next test holding a dead token.
-    stack = Stack(tmp_path / "data")
-    stack.start_api()
-    t = time.time_ns()
-    stack.write(f"power,satellite=kazsat-2 bus_voltage=104,battery_soc=90 {t}\n"
-                f"link,station=akkol,satellite=kazsat-2 carrier_lock=false {t}")
+    stack = fuzz.fuzz_stack(tmp_path / "data")
     yield stack
     stack.stop()
 
 
-def fuzz_operations(stack: Stack, role: str, examples: int) -> int:
-    """Every operation of the served OpenAPI description, with generated parameters and
-    bodies (valid and not); returns how many operations were exercised."""
-    schema = schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json")
-    headers = {"Authorization": f"Token {stack.tokens[role]}"}
-    operations = [result.ok() for result in schema.get_all_operations()]
-    for operation in operations:
+@pytest.mark.parametrize("caller", fuzz.CALLERS)
+def test_no_server_errors_as_any_caller(fuzz_stack, caller):
+    """As no one, each token role and a person's session: an answer for every request,
+    never a 5xx (answer times: benchmarks/fuzz_latency.py)."""
 
-        @settings(max_examples=examples, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def check(case) -> None:
-            response = case.call(base_url=stack.api_url, timeout=10, headers=headers)
-            assert response.status_code < 500, (case.as_curl_command(), response.text[:300])
+    def no_5xx(case, response) -> None:
+        assert response.status_code < 500, (case.as_curl_command(), response.text[:300])
 
-        check()
-    return len(operations)
-
-
-def test_no_server_errors_as_engineer(fuzz_stack):
-    """With a token that may do everything: an answer for every request, never a 5xx."""
-    assert fuzz_operations(fuzz_stack, "engineer", 30) >= 10
-
-
-def test_no_server_errors_as_viewer(fuzz_stack):
-    assert fuzz_operations(fuzz_stack, "viewer", 10) >= 10
+    examples = 30 if caller == "engineer" else 10
+    assert fuzz.sweep(fuzz_stack, fuzz.headers_for(fuzz_stack, caller), examples, no_5xx) >= 20
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -53,11 +53,17 @@ def test_a_name_is_taken_once(engine) -> None:
 
 @pytest.mark.parametrize(("password", "message"), [
     ("short1!", "at least 12"), ("x" * 300, "at most 256"), ("my-name-is-marat!", "user name"),
-    ("aaaaaaaaaaaaaaaa", "6 different"), ("password123456", "too easy")])
+    ("aaaaaaaaaaaaaaaa", "too easy"), ("password123456", "commonly used password"),
+    ("abcdefghijkl", "sequences like"), ("kazsat-kazsat", "repeated words"),
+    ("Horse-horse-2024", "repeated words"), ("qwertyuiopas", "too easy"),
+    ("1qaz2wsx3edc4rfv", "very common password"), ("kazsat123456", "too easy"),
+    ("zxcvbnm,./asd", "too easy")])
 def test_password_rules(password, message) -> None:
     with pytest.raises(users.PasswordRejected, match=message):
         users.check_password_rules(password, "marat")
     users.check_password_rules(GOOD, "marat")
+    users.check_password_rules("kokterek-night-shift", "marat")
+    users.check_password_rules("é" * 40 + "-steppe-wind-1997-" * 12, "marat")  # 256: judged
 
 
 def test_changing_the_password_clears_must_change_and_ends_other_sessions(engine) -> None:
@@ -158,6 +164,11 @@ def test_backoff_and_a_stranger_cannot_lock_a_known_device_out() -> None:
     assert b.retry_after("k") == pytest.approx(2)
     now[0] = 700.0
     assert b.retry_after("k") is None  # out of the window
+    slow = Backoff(free=1, window_s=600, max_delay_s=100, clock=lambda: now[0],
+                   first_delay_s=30)
+    for wait in (30, 60, 100, 100):  # doubling from the first delay, up to the maximum
+        slow.failed("k")
+        assert slow.retry_after("k") == pytest.approx(wait)
     throttle = LoginThrottle(per_name=2, per_address=3, window_s=60, per_name_any_address=4,
                              clock=lambda: now[0])
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):

@@ -13,8 +13,10 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api import access, alerts, auth, eclipses, export, telemetry, write
+from backend import files
+from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
 from backend.api.deps import OrjsonResponse
+from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, TokenBucket
 from backend.services import build_services
 from backend.settings import Settings, get_settings
@@ -35,6 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = build_services(settings)
+        app.state.devices = DeviceCookies(
+            settings.device_key or files.secret_file(settings.data_dir / "device_key"))
+        app.state.proxy_secret = \
+            settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
         app.state.services.start_background()
         log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
@@ -44,7 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(known_query_only)])
     app.state.login_throttle = LoginThrottle(settings.login_max_failures,
                                              settings.login_max_failures_per_address,
-                                             settings.login_window_s)
+                                             settings.login_window_s,
+                                             settings.login_max_failures_per_name,
+                                             settings.login_max_delay_s,
+                                             first_delay_s=settings.login_first_delay_s)
     app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
     app.include_router(auth.router)
     app.include_router(access.router)
@@ -53,10 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(alerts.router)
     app.include_router(eclipses.router)
-
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
-        return {"status": "ok"}
+    app.include_router(health.router)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> OrjsonResponse:
@@ -91,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("%s %s: the %s is unavailable: %s", request.method, request.url.path, what,
                   reason[0] if reason else type(exc).__name__)
         # A full disk is named, though: the writer's operator must free space, not wait.
-        cause = "out of disk space" if _disk_full(" ".join(reason)) else "unavailable"
+        cause = "out of disk space" if health.disk_full(" ".join(reason)) else "unavailable"
         return OrjsonResponse({"code": "unavailable",
                                "message": f"the {what} is {cause}; try again shortly "
                                           "(the server log has the details)"},
@@ -217,12 +223,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
-
-
-_DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")
-
-
-def _disk_full(reason: str) -> bool:
-    """SQLite's SQLITE_FULL, the OS's ENOSPC and PostgreSQL's 53100, as their texts say."""
-    text = reason.lower()
-    return any(words in text for words in _DISK_FULL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend import users
 from backend.api.deps import OrjsonResponse, ServicesDep, caller
+from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, retry_after_header
 from backend.timeutil import format_time
 from backend.tokens import Principal
@@ -19,6 +21,7 @@ from backend.tokens import Principal
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], default_response_class=OrjsonResponse)
 NO_STORE = {"Cache-Control": "no-store"}
+PROXY_HEADER = "x-kazsat-proxy"  # holds the proxy secret (settings.proxy_secret)
 WRONG = "wrong user name or password"  # the same for an unknown name: names are not told
 
 
@@ -26,6 +29,8 @@ class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=users.MAX_PASSWORD_LENGTH)
+    # The device cookie a previous login here answered with (the dashboard keeps it).
+    device: str | None = Field(default=None, max_length=512)
 
 
 class PasswordBody(BaseModel):
@@ -36,11 +41,14 @@ class PasswordBody(BaseModel):
 
 def client_address(request: Request) -> str:
     """The address failed logins are counted under: the peer's, or, when the peer is a
-    trusted proxy (the dashboard), the last address it put in X-Forwarded-For. Anyone else's
-    X-Forwarded-For is ignored: it is whatever the sender wants."""
+    trusted proxy that shows the proxy secret (the dashboard), the last address it put in
+    X-Forwarded-For. Anyone else's X-Forwarded-For is ignored: a local process could
+    otherwise pick a fresh address for every guess."""
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded and trusted(peer, request.app.state.services.settings.trusted_proxies):
+    if forwarded and trusted(peer, request.app.state.services.settings.trusted_proxies) \
+            and secrets.compare_digest(request.headers.get(PROXY_HEADER, "").encode(),
+                                       request.app.state.proxy_secret.encode()):
         return forwarded.split(",")[-1].strip() or peer
     return peer
 
@@ -77,29 +85,34 @@ def describe(p: Principal) -> dict:
 @router.post("/login", responses={401: {"description": WRONG},
                                   429: {"description": "too many failed logins; Retry-After"}})
 def login(body: LoginBody, request: Request, services: ServicesDep) -> OrjsonResponse:
-    """A session token for a user name and password. 401 for a wrong name or password
-    alike; 429 after too many failures for the name or from the address."""
+    """A session token for a user name and password, and a device cookie to bring to the
+    next login (`device`). 401 for a wrong name or password alike; 429 after too many
+    failures for the name or from the address, unless the device cookie shows this client
+    logged in as the name before (README "Security")."""
     address = client_address(request)
     limiter = throttle(request)
-    wait = limiter.retry_after(body.username, address)
+    devices: DeviceCookies = request.app.state.devices
+    device = devices.check(body.device, body.username)
+    wait = limiter.retry_after(body.username, address, device)
     if wait is not None:
-        log.warning("login for %r from %s refused: too many failed attempts (wait %.0f s)",
-                    body.username, address, wait)
+        log.warning("login for %r from %s%s refused: too many failed attempts (wait %.0f s)",
+                    body.username, address, " (known device)" if device else "", wait)
         raise HTTPException(429, f"too many failed logins; try again in {wait:.0f} s",
                             headers=retry_after_header(wait))
     user = users.authenticate(services.engine, body.username, body.password)
     if user is None:
-        limiter.failed(body.username, address)
+        limiter.failed(body.username, address, device)
         log.warning("login failed for %r from %s", body.username, address)
         raise HTTPException(401, WRONG, headers={"WWW-Authenticate": "Token"})
-    limiter.succeeded(body.username, address)
+    limiter.succeeded(body.username, address, device)
     settings = services.settings
     users.expire_sessions(services.engine, settings.session_idle_s)
     token, session = users.open_session(services.engine, user, settings.session_max_s)
     log.info("user %s (%s) logged in from %s", user.name, user.role, address)
     return OrjsonResponse({"token": token, "name": user.name, "role": user.role,
                            "expires": format_time(session.expires_t),
-                           "must_change_password": user.must_change_password},
+                           "must_change_password": user.must_change_password,
+                           "device": devices.issue(user.name)},
                           headers=NO_STORE)
 
 
@@ -127,8 +140,10 @@ def change_password(body: PasswordBody, who: Caller, request: Request,
     sessions end; this one stays."""
     if who.session is None:
         raise HTTPException(400, "log in as a user to change a password")
-    address = client_address(request)
-    wait = throttle(request).retry_after(who.name, address)
+    # Wrong current passwords count per session, like a device cookie's failures: the
+    # session proves a login, so strangers guessing at the name cannot block the change.
+    address, session = client_address(request), f"session:{who.session}"
+    wait = throttle(request).retry_after(who.name, address, session)
     if wait is not None:
         raise HTTPException(429, f"too many failed attempts; try again in {wait:.0f} s",
                             headers=retry_after_header(wait))
@@ -138,7 +153,7 @@ def change_password(body: PasswordBody, who: Caller, request: Request,
     except users.PasswordRejected as exc:
         raise HTTPException(400, str(exc)) from None
     except users.UserError as exc:  # the current password is wrong: counts as a failure
-        throttle(request).failed(who.name, address)
+        throttle(request).failed(who.name, address, session)
         raise HTTPException(400, str(exc)) from None
     services.tokens.forget(who.session)
     return OrjsonResponse({**describe(who), "must_change_password": False}, headers=NO_STORE)

@@ -94,10 +94,11 @@ def request_range(start: str, end: str) -> tuple[int, int]:
 
 def find_series(services: Services, satellite: str | None, station: str | None,
                 parameters: list[str]) -> list[SeriesInfo]:
-    """The series named by a request, in its order; 404 naming the first that does not exist."""
+    """The series named by a request, in its order, each once (a parameter named 200 times
+    is read once, not 200 times); 404 naming the first that does not exist."""
     check_entities(services, satellite, station)
     found = []
-    for key in parameters:
+    for key in dict.fromkeys(parameters):
         info = services.registry.find(satellite, station, key)
         if info is None:
             raise HTTPException(404, f"no series {label(satellite, station, key)}")

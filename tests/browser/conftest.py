@@ -72,7 +72,10 @@ class Live(NamedTuple):
 def live(tmp_path_factory: pytest.TempPathFactory, driver: object) -> Iterator[Live]:
     """API and dashboard as processes, fed nominal telemetry once a second, with the
     browser logged in as `operator`."""
-    stack = Stack(tmp_path_factory.mktemp("browser") / "data")
+    # Login delays long enough to hold while a test looks at them (the rate-limit test
+    # clears its lock-out afterwards).
+    stack = Stack(tmp_path_factory.mktemp("browser") / "data",
+                  extra_env={"KAZSAT_LOGIN_FIRST_DELAY_S": "60"})
     for name, role in USERS.items():
         stack.add_user(name, role, PASSWORD)
     stack.start_api()

@@ -167,6 +167,9 @@ def test_wrong_password_is_refused_then_rate_limited(driver: object, live: Live)
     assert message.startswith("Too many failed sign-ins. Wait ")
     save_screenshot(driver, "login-rate-limited")
     assert "/login" in driver.current_url
+    with live.stack.client("engineer") as c:  # an engineer clears the lock-out
+        assert c.post("/api/v1/auth/locks/erlan/clear").status_code == 200
+    sign_in(driver, live.stack, "erlan", PASSWORD)
 
 
 def test_one_time_password_is_changed_first_and_logout_ends_the_session(
