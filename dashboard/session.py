@@ -23,8 +23,7 @@ from dash import Dash
 from flask import Response, g, redirect, request, session
 from markupsafe import Markup
 
-from backend.settings import Settings, get_settings
-from backend.tokens import PERMISSIONS
+from dashboard.settings import DashboardSettings, get_settings
 
 log = logging.getLogger(__name__)
 # Served without a session: the login page and the files any page (login too) loads.
@@ -52,9 +51,15 @@ def user() -> dict | None:
 
 
 def may(permission: str) -> bool:
-    """Whether the logged-in user's role may (the API decides anyway; this hides buttons)."""
-    u = user()
-    return bool(u) and permission in PERMISSIONS.get(u["role"], set())
+    """Whether the logged-in user's role may (the API decides anyway; this hides buttons).
+    The permissions are the API's answer at login (GET /api/v1/auth/me)."""
+    return bool(token()) and permission in session.get("permissions", ())
+
+
+def _permissions(bearer: str) -> list[str]:
+    r = _api("GET", "/api/v1/auth/me", bearer=bearer)
+    r.raise_for_status()
+    return list(r.json()["permissions"])
 
 
 def ended() -> None:
@@ -63,7 +68,7 @@ def ended() -> None:
     session.clear()
 
 
-def secret_key(settings: Settings) -> str:
+def secret_key(settings: DashboardSettings) -> str:
     """The key that signs session cookies: from the settings, else from a file made once with
     mode 0600 (data_dir/secret_key unless secret_key_file names another). Never a constant."""
     if settings.secret_key:
@@ -213,10 +218,15 @@ def do_login() -> Response:
         return login_page(f"The API could not sign you in ({r.status_code}); try again.",
                           name=name, status=502)
     body = r.json()
+    try:
+        permissions = _permissions(body["token"])
+    except httpx.HTTPError:
+        return login_page("The monitor's API is unreachable; try again shortly.", name=name,
+                          status=503)
     session.clear()
     session.permanent = True
     session.update(token=body["token"], name=body["name"], role=body["role"],
-                   must_change=bool(body["must_change_password"]))
+                   must_change=bool(body["must_change_password"]), permissions=permissions)
     log.info("%s (%s) signed in from %s", body["name"], body["role"], request.remote_addr)
     return redirect("/password" if body["must_change_password"] else _next_path(), 303)
 
