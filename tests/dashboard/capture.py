@@ -34,6 +34,7 @@ BREACHES = {("kazsat-2", None, "bus_voltage"): 104.0, ("kazsat-2", None, "batter
             ("kazsat-2", None, "twta_3_on"): False, ("kazsat-2", "kokterek", "is_prime"): True,
             ("kazsat-3", "akkol", "carrier_lock"): False}
 SILENT = ("kazsat-3", "kokterek")  # this link's series are not written at T
+CHARTED = ["bus_voltage", "battery_temp"]  # their history, raw and in buckets
 
 
 def capture(data_dir: Path) -> dict:
@@ -62,6 +63,11 @@ def capture(data_dir: Path) -> dict:
                 "latest": get("/api/v1/latest"),
                 "latest_at": get("/api/v1/latest", station="akkol", at=_time(history + S // 2)),
                 "alerts": get("/api/v1/alerts", status="all"),
+                "series": get("/api/v1/series", parameter=CHARTED, satellite="kazsat-2",
+                              start=_time(history - S)),
+                "series_buckets": get("/api/v1/series", parameter=CHARTED,
+                                      satellite="kazsat-2", start=_time(history - S),
+                                      max_points=2),
                 "eclipses": get("/api/v1/eclipses", start=f"{year}-03-20T00:00:00Z",
                                 end=f"{year}-03-21T00:00:00Z"),
             }
