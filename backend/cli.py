@@ -64,11 +64,10 @@ def api(host: str | None = None, port: int | None = None) -> None:
 @app.command()
 def dashboard(host: str | None = None, port: int | None = None) -> None:
     """Run the Dash control-room dashboard (talks to the API over HTTP only)."""
-    from dashboard.app import run
-
-    setup_logging()
-    settings = get_settings()
-    run(host or settings.dashboard_host, port or settings.dashboard_port)
+    # `python -m dashboard` in this process's place: the dashboard imports nothing of the
+    # backend, and signals reach it as they reached this command.
+    args = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    os.execv(sys.executable, [sys.executable, "-m", "dashboard", *args])
 
 
 @token_app.command("create")

@@ -44,8 +44,6 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8050
     api_url: str = "http://127.0.0.1:8000"  # where the dashboard and simulator find the API
     public_dashboard_url: str = "http://127.0.0.1:8050"  # used in alert emails
 
@@ -99,13 +97,7 @@ class Settings(BaseSettings):
     max_json_bytes: int = 64 * 1024  # any request body but ingest's larger than this is 413
     # Origins allowed to call the API from a browser, comma-separated; empty: CORS closed.
     cors_origins: Annotated[list[str], NoDecode] = []
-    # Signs the dashboard's session cookie. Empty: a random key kept in data_dir/secret_key
-    # (made once, mode 0600). Set it (or point secret_key_file at a file) when several
-    # dashboard processes serve the same users.
-    secret_key: str = Field(default="", repr=False)
-    secret_key_file: str = ""
-    # Send the dashboard's session cookie over HTTPS only (set when served behind TLS).
-    cookie_secure: bool = False
+    # The dashboard's own settings (host, port, session cookie) are in dashboard/settings.py.
 
     # Alerts and email (docs/alerts.md). With no smtp_host, alert emails wait in the outbox.
     smtp_host: str = ""

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import orjson
 
-from backend.settings import get_settings
 from dashboard import session
+from dashboard.settings import get_settings
 
 TIMEOUT = httpx.Timeout(3.0, connect=1.0)
 LATEST_TTL_S = 0.4  # browsers ticking in the same second share one /latest answer

@@ -1,5 +1,5 @@
 """The Dash application: the shell every page shares (title, navigation, UTC clock) and
-`run`, which `kazsat dashboard` calls."""
+`run`, which `python -m dashboard` calls."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import httpx
 import waitress
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html
 
-from backend.settings import get_settings
 from dashboard import api_client, download, session
+from dashboard.settings import get_settings
 
 log = logging.getLogger(__name__)
 # Threads serve requests (waitress queues the rest): each open page has a tick and a few

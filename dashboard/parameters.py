@@ -121,11 +121,12 @@ def chart_rows(params: list[Param]) -> list[ChartRow]:
             if p.get("template") else ("", p.get("unit", ""), _limits_key(limits))
         row = rows.get(group)
         if row is None:
-            title = template_label(p) if p.get("template") else label(p)
-            row = rows[group] = ChartRow(title=title, unit=p.get("unit", ""), limits=limits)
-        elif not p.get("template") and len(row.params) == 1:
-            row.title = _common_title(row.title, label(p))
+            row = rows[group] = ChartRow(title="", unit=p.get("unit", ""), limits=limits)
         row.params.append(p)
+    for row in rows.values():
+        first = row.params[0]
+        row.title = template_label(first) if first.get("template") \
+            else _common_title([label(q) for q in row.params])
     return list(rows.values())
 
 
@@ -134,14 +135,16 @@ def _limits_key(limits: dict) -> tuple:
                  for level, b in sorted(limits.items()) if b)
 
 
-def _common_title(a: str, b: str) -> str:
-    """'North solar-array wing current' + 'South …' -> 'Solar-array wing current'."""
-    wa, wb = a.split(), b.split()
-    tail = []
-    while wa and wb and wa[-1].lower() == wb[-1].lower():
-        tail.insert(0, wa.pop())
-        wb.pop()
+def _common_title(names: list[str]) -> str:
+    """'North solar-array wing current' + 'South …' -> 'Solar-array wing current'; names
+    without most of their words in common are all listed ('Roll error / Pitch error / …')."""
+    if len(names) == 1:
+        return names[0]
+    words = [n.split() for n in names]
+    shorter = min(len(w) for w in words)
+    tail: list[str] = []
+    while len(tail) < shorter and len({w[-1 - len(tail)].lower() for w in words}) == 1:
+        tail.insert(0, words[0][-1 - len(tail)])
     # A shared tail names the group only when it is most of the name ("pointing error").
-    shorter = min(len(a.split()), len(b.split()))
-    text = " ".join(tail) if len(tail) >= 2 and len(tail) > shorter / 2 else f"{a} / {b}"
+    text = " ".join(tail) if len(tail) >= 2 and len(tail) > shorter / 2 else " / ".join(names)
     return text[:1].upper() + text[1:]

@@ -24,9 +24,7 @@ from dash import Dash
 from flask import Response, g, redirect, request, session
 from markupsafe import Markup
 
-from backend import files
-from backend.settings import Settings, get_settings
-from backend.tokens import PERMISSIONS
+from dashboard.settings import DashboardSettings, get_settings
 
 log = logging.getLogger(__name__)
 # Served without a session: the login page and the files any page (login too) loads.
@@ -58,9 +56,15 @@ def user() -> dict | None:
 
 
 def may(permission: str) -> bool:
-    """Whether the logged-in user's role may (the API decides anyway; this hides buttons)."""
-    u = user()
-    return bool(u) and permission in PERMISSIONS.get(u["role"], set())
+    """Whether the logged-in user's role may (the API decides anyway; this hides buttons).
+    The permissions are the API's answer at login (GET /api/v1/auth/me)."""
+    return bool(token()) and permission in session.get("permissions", ())
+
+
+def _permissions(bearer: str) -> list[str]:
+    r = _api("GET", "/api/v1/auth/me", bearer=bearer)
+    r.raise_for_status()
+    return list(r.json()["permissions"])
 
 
 def ended() -> None:
@@ -69,28 +73,12 @@ def ended() -> None:
     session.clear()
 
 
-def secret_key(settings: Settings) -> str:
+def secret_key(settings: DashboardSettings) -> str:
     """The key that signs session cookies: from the settings, else from a file made once with
     mode 0600 (data_dir/secret_key unless secret_key_file names another). Never a constant."""
     if settings.secret_key:
         return settings.secret_key
-    path = Path(settings.secret_key_file or settings.data_dir / "secret_key")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another dashboard process made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32) + "\n")
-            log.info("made a session signing key in %s", path)
-    if path.stat().st_mode & 0o077:
-        log.warning("%s is readable by others than its owner; chmod 600 it", path)
-    key = path.read_text().strip()
-    if len(key) < 32:
-        raise RuntimeError(f"{path} holds no usable key (32 or more characters needed)")
-    return key
+    return secret_file(Path(settings.secret_key_file or settings.data_dir / "secret_key"))
 
 
 @lru_cache
@@ -98,7 +86,28 @@ def proxy_secret() -> str:
     """What the API wants in X-Kazsat-Proxy before it believes our X-Forwarded-For: the
     setting, else the secret the API and dashboard share in data_dir/proxy_secret."""
     settings = get_settings()
-    return settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
+    return settings.proxy_secret or secret_file(settings.data_dir / "proxy_secret")
+
+
+def secret_file(path: Path) -> str:
+    """The secret kept in the file, made once (64 hex digits, mode 0600 from the first byte)
+    when missing; the API, or another dashboard process, may make it first."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            log.info("made a secret in %s", path)
+    if path.stat().st_mode & 0o077:
+        log.warning("%s is readable by others than its owner; chmod 600 it", path)
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"{path} holds no usable secret (32 or more characters needed)")
+    return secret
 
 
 def _api(method: str, path: str, *, bearer: str | None = None, **kwargs: object) -> httpx.Response:
@@ -231,10 +240,15 @@ def do_login() -> Response:
         return login_page(f"The API could not sign you in ({r.status_code}); try again.",
                           name=name, status=502)
     body = r.json()
+    try:
+        permissions = _permissions(body["token"])
+    except httpx.HTTPError:
+        return login_page("The monitor's API is unreachable; try again shortly.", name=name,
+                          status=503)
     session.clear()
     session.permanent = True
     session.update(token=body["token"], name=body["name"], role=body["role"],
-                   must_change=bool(body["must_change_password"]))
+                   must_change=bool(body["must_change_password"]), permissions=permissions)
     log.info("%s (%s) signed in from %s", body["name"], body["role"], request.remote_addr)
     answer = redirect("/password" if body["must_change_password"] else _next_path(), 303)
     if body.get("device"):

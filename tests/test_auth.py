@@ -93,7 +93,8 @@ def test_login_gives_a_session_that_reads_and_says_who(stack: Stack) -> None:
         assert c.get("/api/v1/latest").status_code == 200
         me = c.get("/api/v1/auth/me").json()
         assert me == {"name": "vera", "role": "viewer", "kind": "session",
-                      "expires": body["expires"], "must_change_password": False}
+                      "expires": body["expires"], "must_change_password": False,
+                      "permissions": ["mission", "read"]}
     # Bearer works as well as Token; API tokens still work and say so.
     r = httpx.get(f"{stack.api_url}/api/v1/auth/me",
                   headers={"Authorization": f"Bearer {body['token']}"})
@@ -309,8 +310,11 @@ def test_no_token_or_password_reaches_the_log(stack: Stack) -> None:
     for secret in secrets_seen:
         assert secret not in log
     # Settings marked secret never show in their repr (what a log line of them would show).
-    settings = Settings(smtp_password="p4ss-word", secret_key="k3y", ingest_token="t0k")
-    assert not {"p4ss-word", "k3y", "t0k"} & set(repr(settings).replace("'", " ").split())
+    from dashboard.settings import DashboardSettings
+
+    shown = repr(Settings(smtp_password="p4ss-word", ingest_token="t0k")) + \
+        repr(DashboardSettings(secret_key="k3y"))
+    assert not {"p4ss-word", "k3y", "t0k"} & set(shown.replace("'", " ").split())
 
 
 def test_database_url_is_logged_without_its_password() -> None:
@@ -353,14 +357,16 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
 
 def test_the_cookie_signing_key_is_made_once_and_private(tmp_path) -> None:
     from dashboard.session import secret_key
+    from dashboard.settings import DashboardSettings
 
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = DashboardSettings(data_dir=tmp_path / "data")
     key = secret_key(settings)
     path = tmp_path / "data" / "secret_key"
     assert len(key) >= 32 and (path.stat().st_mode & 0o777) == 0o600
     assert secret_key(settings) == key  # the same on every start: sessions survive restarts
-    assert secret_key(Settings(data_dir=tmp_path / "other")) != key  # random, not a constant
-    assert secret_key(Settings(data_dir=tmp_path / "data", secret_key="s" * 40)) == "s" * 40
+    assert secret_key(DashboardSettings(data_dir=tmp_path / "other")) != key  # not a constant
+    assert secret_key(DashboardSettings(data_dir=tmp_path / "data", secret_key="s" * 40)) \
+        == "s" * 40
 
 
 @pytest.mark.parametrize(("target", "expected"), [

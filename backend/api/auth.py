@@ -16,7 +16,7 @@ from backend.api.deps import OrjsonResponse, ServicesDep, caller
 from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, retry_after_header
 from backend.timeutil import format_time
-from backend.tokens import Principal
+from backend.tokens import PERMISSIONS, Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], default_response_class=OrjsonResponse)
@@ -77,9 +77,11 @@ Caller = Annotated[Principal, Depends(caller)]
 
 
 def describe(p: Principal) -> dict:
+    """Who a caller is and what their role may do (the dashboard shows only what they may)."""
     return {"name": p.name, "role": p.role, "kind": "session" if p.session else "token",
             "expires": format_time(p.expires_t) if p.expires_t else None,
-            "must_change_password": p.must_change_password}
+            "must_change_password": p.must_change_password,
+            "permissions": sorted(PERMISSIONS.get(p.role, ()))}
 
 
 @router.post("/login", responses={401: {"description": WRONG},
@@ -129,7 +131,8 @@ def logout(who: Caller, services: ServicesDep) -> Response:
 
 @router.get("/me")
 def me(who: Caller) -> OrjsonResponse:
-    """Who the token belongs to: name, role, session or API token, expiry."""
+    """Who the token belongs to: name, role, session or API token, expiry, and the
+    permissions of the role (read, mission, ack, limits, access, write)."""
     return OrjsonResponse(describe(who), headers=NO_STORE)
 
 

@@ -10,9 +10,9 @@ import dash
 import httpx
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from backend.settings import get_settings
 from dashboard import api_client, live, session
 from dashboard import parameters as pm
+from dashboard.settings import get_settings
 from dashboard.widgets import live_frame, model_output, register_live, tick_input, waiting
 
 PAGE = "alerts"

@@ -7,8 +7,8 @@ import datetime as dt
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from backend.settings import get_settings
 from dashboard import api_client, live, panels
+from dashboard.settings import get_settings
 from dashboard.snapshot import Model, Snapshot, format_time, utc_now
 from dashboard.widgets import (
     live_frame,

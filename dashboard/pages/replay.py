@@ -15,9 +15,9 @@ import dash
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from backend.settings import get_settings
 from dashboard import api_client, charts, download, live, panels
 from dashboard import parameters as pm
+from dashboard.settings import get_settings
 from dashboard.snapshot import format_time, parse_time, utc_now
 from dashboard.widgets import (
     ids,

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import dash
 from dash import MATCH, Input, Output, State, callback, ctx, html
 
-from backend.settings import get_settings
 from dashboard import api_client, charts, live, panels
 from dashboard import parameters as pm
+from dashboard.settings import get_settings
 from dashboard.snapshot import format_time, utc_now
 from dashboard.widgets import (
     ids,

@@ -8,9 +8,9 @@ import datetime as dt
 import dash
 from dash import MATCH, Input, Output, State, callback, ctx, dcc, html
 
-from backend.settings import get_settings
 from dashboard import api_client, charts, live, panels
 from dashboard import parameters as pm
+from dashboard.settings import get_settings
 from dashboard.snapshot import format_time, utc_now
 from dashboard.widgets import (
     ids,

@@ -1,0 +1,31 @@
+"""`python -m dashboard [--host H] [--port P]`: serve the dashboard, a process of its own that
+reaches the API over HTTP only (`kazsat dashboard` and `kazsat up` start it this way)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+from dashboard.app import run
+from dashboard.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m dashboard",
+                                     description="Serve the KazSat control-room dashboard.")
+    parser.add_argument("--host", default=settings.dashboard_host,
+                        help="address to listen on (KAZSAT_DASHBOARD_HOST)")
+    parser.add_argument("--port", type=int, default=settings.dashboard_port,
+                        help="port to listen on (KAZSAT_DASHBOARD_PORT)")
+    args = parser.parse_args(argv)
+    # The same log lines as the other parts: UTC, one format.
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%SZ")
+    logging.Formatter.converter = time.gmtime
+    run(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
