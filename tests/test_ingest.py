@@ -1,11 +1,16 @@
 """Ingest validation against the mission database: every refusal names its line."""
 
+import gzip
+import random
+import tracemalloc
+import zlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend import db
-from backend.ingest import BodyTooLarge, IngestError, Ingestor
+from backend.ingest import BodyTooLarge, IngestError, Ingestor, decode_body
 from backend.mission import load_mission
 from backend.series import SeriesRegistry
 from backend.settings import Settings
@@ -242,3 +247,84 @@ def test_parser_agrees_with_an_independent_reading(ingestor, data, precision):
     got = [(registry.by_id[sid].parameter.key, t, registry.by_id[sid].parameter.decode(v))
            for sid, t, v in zip(batch.series_ids, batch.times, batch.values, strict=True)]
     assert got == [(key, t, value) for _, _, key, t, value in expected]
+
+
+# ---- gzip bodies: decoded whole, every member, or refused ------------------------------
+
+def test_every_gzip_member_is_decoded():
+    body = gzip.compress(b"a\n") + gzip.compress(b"b\n") + gzip.compress(b"")
+    assert decode_body(body, "gzip", 1000) == b"a\nb\n"
+
+
+@pytest.mark.parametrize("cut", [1, 2, 9, 10, 15, 20, 24, 25])
+def test_a_truncated_gzip_stream_is_refused(cut):
+    body = gzip.compress(b"power,satellite=kazsat-2 bus_voltage=100\n")  # 61 bytes
+    with pytest.raises(IngestError, match="gzip stream is truncated: member 1 does not end"):
+        decode_body(body[:-cut], "gzip", 1000)
+
+
+@pytest.mark.parametrize("tail", [b"x", b"\x00", b"\x00" * 8, b"\x1f", b"garbage\n"])
+def test_bytes_after_the_last_gzip_member_are_refused(tail):
+    with pytest.raises(IngestError, match=r"after the end of gzip member 1 \(at byte 22\)"):
+        decode_body(gzip.compress(b"a\n") + tail, "gzip", 1000)
+
+
+def test_a_damaged_gzip_stream_is_refused():
+    body = bytearray(gzip.compress(b"a" * 100))
+    body[-6] ^= 0xFF  # the CRC
+    with pytest.raises(IngestError, match="not valid gzip"):
+        decode_body(bytes(body), "gzip", 1000)
+
+
+def test_an_empty_gzip_body_is_refused():
+    with pytest.raises(IngestError, match="empty"):
+        decode_body(b"", "gzip", 1000)
+
+
+def test_an_unknown_content_encoding_is_refused():
+    with pytest.raises(IngestError, match="'br' is not supported"):
+        decode_body(b"m f=1", "br", 1000)
+    assert decode_body(b"m f=1", "identity", 1000) == b"m f=1"
+
+
+def test_a_gzip_bomb_stops_at_the_limit_without_inflating():
+    inflater = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    bomb = b"".join(inflater.compress(zeros) for _ in range(256)) + inflater.flush()  # 256 MiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge, match="over the 1048576-byte limit"):
+            decode_body(bomb, "gzip", 1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**32), st.integers(0, 150_000), st.booleans()),
+                min_size=1, max_size=5),
+       st.sampled_from(["whole", "cut", "tail"]), st.data())
+def test_gunzip_agrees_with_the_standard_library(members, damage, data):
+    """Members of random and of repetitive bytes (crossing the decoder's input chunks),
+    concatenated, maybe cut or followed by bytes: decoded as gzip.decompress reads them, or
+    refused where it refuses (it skips zero padding, which the API refuses: none here)."""
+    parts = []
+    for seed, size, random_bytes in members:
+        raw = random.Random(seed).randbytes(size) if random_bytes else b"ab\n" * (size // 3)
+        parts.append(gzip.compress(raw, compresslevel=1))
+    body = b"".join(parts)
+    if damage == "cut":
+        body = body[:data.draw(st.integers(1, len(body) - 1))]
+    elif damage == "tail":
+        body += data.draw(st.binary(min_size=1, max_size=20).filter(
+            lambda b: b[0] not in (0, 0x1F)))
+    try:
+        expected = gzip.decompress(body)
+    except Exception:
+        expected = None
+    try:
+        got = bytes(decode_body(body, "gzip", 1 << 30))
+    except IngestError:
+        got = None
+    assert got == expected
