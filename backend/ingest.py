@@ -28,6 +28,7 @@ from backend.store.base import NS, Batch
 _TAGS = {"satellite": ("satellite",), "station": ("station",), "link": ("satellite", "station")}
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_CHUNK = 64 * 1024  # compressed bytes fed to the inflater at a time
+_GZIP_OUT_CHUNK = 1024 * 1024  # at most this much decoded per call (not a whole bomb)
 # Any character but printable ASCII, and the backslash and `+`: a line holding one takes
 # the full parser (which knows escapes and refuses what line protocol does not allow).
 _UNUSUAL = re.compile(r"[^ -*,-\[\]-~]").search
@@ -79,7 +80,7 @@ def gunzip(body: bytes | bytearray, max_bytes: int) -> bytearray:
             if inflater.eof:  # a member has ended: what follows must be another one
                 inflater, member = zlib.decompressobj(wbits=31), member + 1
             try:
-                out += inflater.decompress(data, max_bytes + 1 - len(out))
+                out += inflater.decompress(data, min(_GZIP_OUT_CHUNK, max_bytes + 1 - len(out)))
             except zlib.error as exc:
                 raise IngestError(f"body is not valid gzip (member {member}: {exc})") from None
             if len(out) > max_bytes:
