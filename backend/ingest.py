@@ -8,13 +8,12 @@ more than `max_future_s` ahead).
 
 What one request may hold is bounded, so that no body can take much memory: its size after
 decoding (`max_body_bytes`, checked while inflating, so a gzip bomb stops at the limit), the
-length of a line, the fields of a line, and the field values of the body. The body is read
-one line at a time; only the parsed columns grow with it.
+length of a line, the fields of a line, and the field values of the body. The body is split
+into lines a block at a time; only the parsed columns grow with it.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -29,9 +28,7 @@ _TAGS = {"satellite": ("satellite",), "station": ("station",), "link": ("satelli
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_CHUNK = 64 * 1024  # compressed bytes fed to the inflater at a time
 _GZIP_OUT_CHUNK = 1024 * 1024  # at most this much decoded per call (not a whole bomb)
-# Any character but printable ASCII, and the backslash and `+`: a line holding one takes
-# the full parser (which knows escapes and refuses what line protocol does not allow).
-_UNUSUAL = re.compile(r"[^ -*,-\[\]-~]").search
+_LINE_BLOCK = 1024 * 1024  # body bytes split into lines at a time
 
 
 class IngestError(ValueError):
@@ -98,15 +95,22 @@ def gunzip(body: bytes | bytearray, max_bytes: int) -> bytearray:
     return out
 
 
-def lines_of(body: bytes | bytearray) -> Iterator[bytes | bytearray]:
-    """The body's lines one at a time: splitting it whole would hold every line at once."""
-    start, end = 0, len(body)
-    while start <= end:
-        stop = body.find(b"\n", start)
-        if stop < 0:
-            stop = end
-        yield body[start:stop]
-        start = stop + 1
+def lines_of(body: bytes | bytearray, max_line: int) -> Iterator[bytes | bytearray]:
+    """The body's lines as body.split(b"\\n") gives them, split a block at a time: splitting
+    it whole would hold every line at once. Of a line longer than a block, only its first
+    block (longer than max_line: refused) is given."""
+    block, start = max(_LINE_BLOCK, max_line + 1), 0
+    while len(body) - start > block:
+        cut = body.rfind(b"\n", start, start + block)
+        if cut < 0:
+            yield body[start:start + block]
+            cut = body.find(b"\n", start + block)
+            if cut < 0:
+                return
+        else:
+            yield from body[start:cut].split(b"\n")
+        start = cut + 1
+    yield from body[start:].split(b"\n")
 
 
 class Ingestor:
@@ -137,7 +141,7 @@ class Ingestor:
         # The fast path: plain lines of fields already seen, each converted by its
         # parameter's type. Anything unusual (escapes, a new field, a bad value) goes to
         # `_one_line`, the full parser, which also finds the words for any refusal.
-        for number, raw in enumerate(lines_of(body), start=1):
+        for number, raw in enumerate(lines_of(body, max_line), start=1):
             if len(values) > self.max_values:
                 raise BodyTooLarge(f"body holds more than {self.max_values} field values "
                                    "(KAZSAT_MAX_VALUES_PER_BODY); send smaller batches")
@@ -153,7 +157,7 @@ class Ingestor:
                 continue
             start = len(values)
             try:
-                if _UNUSUAL(line):
+                if not line.isascii() or "\\" in line:  # see _float_text
                     raise LookupError
                 parts = line.split(" ")
                 if len(parts) == 3 and parts[2].isdigit():
@@ -241,21 +245,23 @@ class Ingestor:
         return self._keys[key]
 
 
-# The fast converters see only lines of printable ASCII without `+` or `\\` (`_UNUSUAL`),
-# where int() and float() read line protocol's numbers and, of their own extras, only `_`
-# separators and "nan"/"inf" words are left to refuse here.
+# The fast path's converters see ASCII lines without escapes. There int() and float() read
+# line protocol's numbers and more: `_` separators, a leading `+`, whitespace around, and
+# "nan"/"inf" words (refused by the finiteness check); these refuse the rest, and the full
+# parser then says why.
 
 
 def _float_text(raw: str) -> float:
-    if "_" in raw:
+    if "_" in raw or not " " < raw[0] != "+" or raw[-1] <= " ":
         raise ValueError(raw)
     return float(raw)
 
 
 def _int_text(raw: str) -> float:
-    if raw[-1] != "i" or "_" in raw:
+    digits = raw[:-1] if raw[-1] == "i" else ""
+    if not (digits.isdigit() or (digits[:1] == "-" and digits[1:].isdigit())):
         raise ValueError(raw)
-    value = int(raw[:-1])
+    value = int(digits)
     if value not in INT64:
         raise ValueError(raw)
     return float(value)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend import db
+from backend import db, ingest
 from backend.ingest import BodyTooLarge, IngestError, Ingestor, decode_body
 from backend.mission import load_mission
 from backend.series import SeriesRegistry
@@ -155,6 +155,24 @@ def test_a_body_over_the_value_limit_is_413(ingestor):
     parse(ingestor, "\n".join(line.format(i) for i in range(6)))  # 30 values: at the limit
     with pytest.raises(BodyTooLarge, match="more than 30 field values"):
         parse(ingestor, "\n".join(line.format(i) for i in range(7)))
+
+
+@given(st.lists(st.sampled_from([b"a", b"bc", b"\n", b"d" * 7, b"\n\n"]), max_size=40).map(
+    b"".join), st.integers(1, 12))
+def test_lines_are_split_as_a_whole_split_would(body, max_line):
+    """Block by block (blocks of a few bytes here): the lines body.split gives, up to the
+    first line over max_line, of which enough is given to refuse it."""
+    saved, ingest._LINE_BLOCK = ingest._LINE_BLOCK, 4
+    try:
+        got = list(ingest.lines_of(body, max_line))
+    finally:
+        ingest._LINE_BLOCK = saved
+    whole = body.split(b"\n")
+    long = next((i for i, line in enumerate(whole) if len(line) > max_line), None)
+    if long is None:
+        assert got == whole
+    else:
+        assert got[:long] == whole[:long] and len(got[long]) > max_line
 
 
 def test_crlf_lines_are_read(ingestor):
