@@ -102,5 +102,5 @@ def build_services(settings: Settings) -> Services:
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
     return Services(settings, engine, mission, registry, store,
-                    Ingestor(mission, registry, settings.max_future_s), checker,
+                    Ingestor(mission, registry, settings), checker,
                     TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender)

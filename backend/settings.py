@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     public_dashboard_url: str = "http://127.0.0.1:8050"  # used in alert emails
 
     max_body_bytes: int = 32 * 1024 * 1024  # an ingest body (after gzip) larger than this is 413
+    # What one ingest body may hold, so that no request takes much memory (README "Ingest"):
+    # a longer line or more fields in one is a 400 naming the line; more field values in the
+    # body is a 413. The mission's widest line has about 120 fields.
+    max_line_bytes: int = Field(default=64 * 1024, gt=0)
+    max_fields_per_line: int = Field(default=1000, gt=0)
+    max_values_per_body: int = Field(default=50_000, gt=0)
     max_future_s: int = 86_400  # samples further ahead than this are refused
     # Samples further ahead of the server clock than this (but within max_future_s) are
     # stored for replay but are not the present: not the latest value, not limit checked

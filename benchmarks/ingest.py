@@ -2,7 +2,8 @@
 
 Starts its own API on a fresh store (SQLite by default; --store-url for PostgreSQL) unless
 --api-url is given, and reports field values per second, the backend's peak memory, and —
-with --compare-limits — the same run with limit checking off.
+with --compare-limits — the same run with limit checking off. Then (--memory) the largest
+bodies the request limits accept, each on a fresh API: its peak memory over idle.
 
     .venv/bin/python benchmarks/ingest.py --points 2000000
     .venv/bin/python benchmarks/ingest.py --store-url postgresql+psycopg://postgres@127.0.0.1/postgres
@@ -12,6 +13,7 @@ With a PostgreSQL URL, each run gets a new database on that server, dropped afte
 
 from __future__ import annotations
 
+import gzip
 import statistics
 import sys
 import tempfile
@@ -87,8 +89,13 @@ def run(api_url: str, token: str, bodies: list[str], clients: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    return rss_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int, field: str = "VmRSS:") -> float:
+    """A process's resident memory (VmRSS) or its peak so far (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -129,6 +136,61 @@ def one_store(points: int, store_url: str, clients: int, compare_limits: bool,
     return {k: statistics.median(v) for k, v in rates.items() if v}
 
 
+def worst_bodies(settings: Settings, start_ns: int) -> dict[str, tuple[bytes, bool]]:
+    """The costliest bodies the default request limits still accept, as (body, gzipped):
+    the most values packed into the widest lines, the most values each on its own line and
+    time, and the largest body (padded with comments to the size limit, plain and gzip,
+    ASCII and not, where each line is read and decoded on its own)."""
+    values, fields = settings.max_values_per_body, settings.max_fields_per_line
+    key = "link,station=akkol,satellite=kazsat-2"
+    wide = "\n".join(f"{key} " + ",".join(["ber=0.001"] * fields) + f" {start_ns + i}"
+                     for i in range(values // fields)).encode()
+    tall = "\n".join(f"{key} ber=0.001 {start_ns + i}" for i in range(values)).encode()
+
+    def padded(lines: bytes, filler: str) -> bytes:
+        comment = ("# " + filler * (settings.max_line_bytes // len(filler.encode()))).encode()
+        comment = comment[:settings.max_line_bytes].decode(errors="ignore").encode()
+        room = settings.max_body_bytes - len(lines) - 1
+        pad = b"\n".join([comment] * (room // (len(comment) + 1)))
+        return (pad + b"\n" + lines)[:settings.max_body_bytes]
+
+    full = padded(tall, "x")
+    return {"widest lines, most values": (wide, False),
+            "one value a line, most values": (tall, False),
+            "largest body, most values": (full, False),
+            "largest body, non-ASCII": (padded(tall, "\u00e9\u4e2d\U0001f6f0"), False),
+            "largest body, gzip": (gzip.compress(full, compresslevel=6), True)}
+
+
+def memory_runs(store_url: str) -> None:
+    """Each worst body on a fresh API: 204, and the API's peak RSS over its idle RSS."""
+    settings = Settings()
+    start_ns = (time.time_ns() // 10**9 - 86_000) * 10**9
+    print(f"\npeak memory of the worst accepted bodies (limits: {settings.max_body_bytes:,} "
+          f"bytes, {settings.max_line_bytes:,}-byte lines, {settings.max_fields_per_line:,} "
+          f"fields a line, {settings.max_values_per_body:,} values):")
+    for name, (body, gzipped) in worst_bodies(settings, start_ns).items():
+        with tempfile.TemporaryDirectory() as tmp, scratch_database(store_url) as url:
+            stack = Stack(Path(tmp) / "data",
+                          extra_env={"KAZSAT_DATABASE_URL": url} if url else {})
+            stack.start_api()
+            try:
+                # warm: the first write loads what every write uses
+                stack.write(f"link,station=akkol,satellite=kazsat-2 ber=0.001 {start_ns - 1}")
+                pid = stack.api.proc.pid
+                idle = rss_mb(pid, "VmRSS:")
+                headers = {"Content-Encoding": "gzip"} if gzipped else {}
+                with stack.client("ingest") as client:
+                    r = client.post("/api/v2/write", content=body, headers=headers, timeout=300)
+                if r.status_code != 204:
+                    raise SystemExit(f"{name}: refused, {r.status_code} {r.text}")
+                peak = peak_rss_mb(pid)
+            finally:
+                stack.stop()
+        print(f"  {name:<32} {len(body) / 2**20:6.1f} MiB sent   idle {idle:5.0f} MB   "
+              f"peak {peak:5.0f} MB   +{peak - idle:4.0f} MB")
+
+
 def store_name(url: str) -> str:
     return url.split("@")[-1] if url else "SQLite (embedded)"
 
@@ -137,8 +199,20 @@ def main(points: int = 1_000_000,
          store_url: Annotated[list[str], typer.Option(
              help="a store to measure, repeatable: 'sqlite' (embedded) or a PostgreSQL URL; "
                   "several are printed side by side")] = ["sqlite"],  # noqa: B006
-         clients: int = 2, compare_limits: bool = True, repeats: int = 3) -> None:
+         clients: int = 2, compare_limits: bool = True, repeats: int = 3,
+         throughput: Annotated[bool, typer.Option(help="measure values/s")] = True,
+         memory: Annotated[bool, typer.Option(
+             help="peak memory of the worst bodies the limits accept")] = True) -> None:
     urls = ["" if u == "sqlite" else u for u in store_url]
+    if throughput:
+        throughput_runs(points, urls, clients, compare_limits, repeats)
+    if memory:
+        for url in urls:
+            memory_runs(url)
+
+
+def throughput_runs(points: int, urls: list[str], clients: int, compare_limits: bool,
+                    repeats: int) -> None:
     print(f"ingest benchmark: {points:,} field values, batches of 5,000, {clients} client(s)")
     results = {url: one_store(points, url, clients, compare_limits, repeats) for url in urls}
     print(f"\n{'store':<34} {'limits on':>14} {'limits off':>14} {'checking costs':>15}")

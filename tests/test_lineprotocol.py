@@ -27,6 +27,24 @@ def test_field_types(text, value):
     assert got == value and type(got) is type(value)
 
 
+def test_range_edges_are_accepted():
+    line = one(f"m a={2**63 - 1}i,b=-{2**63}i,c={2**64 - 1}u,d={'0' * 50}7i {2**63 - 1}")
+    assert [v for _, v in line.fields] == [2**63 - 1, -(2**63), 2**64 - 1, 7]
+    assert line.time_ns == 2**63 - 1
+
+
+def test_scaled_timestamp_out_of_int64_is_refused():
+    assert one(f"m f=1 {2**63 // 10**9}", "s").time_ns == (2**63 // 10**9) * 10**9
+    with pytest.raises(LineError, match="out of range"):
+        one(f"m f=1 {2**63 // 10**9 + 1}", "s")
+
+
+def test_an_error_quotes_a_long_value_cut():
+    with pytest.raises(LineError) as err:
+        one("m f=" + "9" * 100_000 + "i")
+    assert len(str(err.value)) < 200
+
+
 @pytest.mark.parametrize(("precision", "ns"), [("ns", 7), ("us", 7_000), ("ms", 7_000_000),
                                                ("s", 7_000_000_000)])
 def test_precision(precision, ns):
@@ -62,7 +80,24 @@ def test_blank_and_comment_lines_are_skipped_and_numbering_counts_them():
     ("m f=nan", "not a finite number"),
     ("m f=inf", "not a finite number"),
     ("m f=-Infinity", "not a finite number"),
-    ("m f=1_000", "not a finite number"),
+    ("m f=1_000", "not a number"),
+    ("m f=+1", "not a number"),
+    ("m f=\u0661", "not a number"),
+    ("m f=\t1", "not a number"),
+    ("m f=1 ", "malformed timestamp"),
+    ("m f=1 +1", "malformed timestamp"),
+    ("m f=1 1_0", "malformed timestamp"),
+    ("m f=1 \u0661", "malformed timestamp"),
+    ("m f=1 " + "9" * 5000, "out of range"),
+    ("m f=1 9223372036854775808", "out of range"),
+    ("m f=1 -9223372036854775809", "out of range"),
+    ("m f=" + "9" * 400 + "i", "out of range (int64)"),
+    ("m f=" + "9" * 5000 + "u", "out of range (uint64)"),
+    ("m f=18446744073709551616u", "out of range (uint64)"),
+    ("m f=-1u", "malformed unsigned integer"),
+    ("m f=1_0i", "malformed integer"),
+    ("m f=" + "9" * 400, "not a finite number"),
+    ('m f="a"b=1', "after its closing quote"),
     ("m f=1 12a", "malformed timestamp"),
     ("m f=1 1 2", "malformed"),
     ('m f="open', "unterminated string"),

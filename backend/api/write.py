@@ -42,24 +42,27 @@ async def write(request: Request, services: ServicesDep, _: Writer,
         if len(body) > limit:
             raise HTTPException(413, f"body is over the {limit}-byte limit")
     try:
-        text = decode_body(bytes(body), request.headers.get("content-encoding"), limit)
+        lines = decode_body(body, request.headers.get("content-encoding"), limit)
     except BodyTooLarge as exc:
-        raise HTTPException(413, f"decompressed body is over the {exc.limit}-byte limit") from None
+        raise HTTPException(413, exc.message) from None
     except IngestError as exc:
         raise RefusedBatch(exc) from None
-    await run_in_threadpool(ingest_text, services, text, precision)
+    del body  # a gzip body's compressed bytes are not needed while parsing
+    await run_in_threadpool(ingest_text, services, lines, precision)
     return Response(status_code=204)
 
 
-def ingest_text(services: Services, text: str, precision: str) -> int:
+def ingest_text(services: Services, body: bytes | bytearray | str, precision: str) -> int:
     """Parse, validate, store durably, then check limits. Returns samples stored.
     One clock reading decides for the whole batch what is the present (a sample ahead of
     it is stored, but is neither the latest value nor limit checked)."""
     now = time.time_ns()
     try:
-        batch = services.ingestor.parse(text, precision, now)
+        batch = services.ingestor.parse(body, precision, now)
     except IngestError as exc:
         raise RefusedBatch(exc) from None
+    except BodyTooLarge as exc:
+        raise HTTPException(413, exc.message) from None
     stored = services.store.write(batch, now)
     if services.settings.check_limits:
         services.limits.observe(stored, now)
