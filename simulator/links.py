@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator import geometry, noise, propulsion, ttc
+from orbit import geometry
+from simulator import noise, propulsion, ttc
 from simulator.filters import erfc, hysteresis
 from simulator.satellite import SatelliteSim
 from simulator.station import StationSim

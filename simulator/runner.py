@@ -11,7 +11,7 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from simulator.geometry import from_ns
+from orbit.geometry import from_ns
 from simulator.lineprotocol import batches, lines
 from simulator.model import Model
 

@@ -21,7 +21,7 @@ from backend.api.deps import (
 )
 from backend.store.base import NS
 from backend.timeutil import format_time
-from simulator.eclipse import eclipse_intervals_ns
+from orbit.eclipse import eclipse_intervals_ns
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"], default_response_class=OrjsonResponse)
 MAX_SPAN_DAYS = 400
