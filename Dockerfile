@@ -15,6 +15,7 @@ COPY backend backend
 COPY dashboard dashboard
 COPY simulator simulator
 COPY orbit orbit
+COPY kazsat kazsat
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /data kazsat \
     && mkdir -p /data && chown kazsat /data

@@ -27,7 +27,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kazsat.stack import ROOT, free_port
 
-UP = [sys.executable, "-m", "backend", "up", "--backfill", ""]
+UP = [sys.executable, "-m", "kazsat", "up", "--backfill", ""]
 
 
 def up_env(folder: Path, **extra: str) -> dict[str, str]:

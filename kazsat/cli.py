@@ -1,4 +1,9 @@
-"""The `kazsat` command: start each part, or all of them together, and manage the database."""
+"""The `kazsat` command: start each part, or all of them together, and manage the database.
+
+It sits above the three parts: each command imports the backend, simulator or dashboard code it
+needs inside its body, so `kazsat api` loads no simulator and `kazsat simulate` no backend, and
+`kazsat up` starts every part as a process of its own, by module name.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
-from backend import files
-from backend.settings import Settings, get_settings
-from simulator.cli import simulate
+if TYPE_CHECKING:
+    from backend.settings import Settings
 
 app = typer.Typer(help="KazSat ground-segment monitor.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -29,8 +33,14 @@ app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 store_app = typer.Typer(help="Time-series stores.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
-app.command("simulate")(simulate)
 console = Console(stderr=True)
+
+
+def get_settings() -> Settings:
+    """The backend's settings, imported on first use (the simulator's command needs none)."""
+    from backend.settings import get_settings as backend_settings
+
+    return backend_settings()
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -66,6 +76,17 @@ def dashboard(host: str | None = None, port: int | None = None) -> None:
     setup_logging()
     settings = get_settings()
     run(host or settings.dashboard_host, port or settings.dashboard_port)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def simulate(ctx: typer.Context) -> None:
+    """Back-fill history and/or run live (`python -m simulator`; --help lists the options)."""
+    from simulator.cli import simulate as run
+
+    command = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    command.command()(run)
+    command(ctx.args, prog_name="kazsat simulate")
 
 
 @token_app.command("create")
@@ -270,6 +291,8 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
        = 10.0,
        seed: int = 2026, scenario: Path | None = None) -> None:
     """Start the API, the dashboard and the simulator together (Ctrl-C stops all)."""
+    from backend import files
+
     setup_logging()
     settings = get_settings()
     files.private_dir(settings.data_dir)
@@ -281,18 +304,18 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
                       "login; add people with `kazsat user add`)")
     env = {**os.environ, "KAZSAT_INGEST_TOKEN": tokens["ingest"],
            "KAZSAT_VIEWER_TOKEN": tokens["viewer"], "PYTHONUNBUFFERED": "1"}
-    kazsat = [sys.executable, "-m", "backend"]
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}  # part name -> its process, in start order
 
-    def start(args: list[str]) -> subprocess.Popen:
-        child = subprocess.Popen(kazsat + args, env=env, start_new_session=True)
-        children.append(child)
+    def start(name: str, module: list[str]) -> subprocess.Popen:
+        child = subprocess.Popen([sys.executable, "-m", *module], env=env,
+                                 start_new_session=True)
+        children[name] = child
         return child
 
     def stop_all(*_: object) -> None:
         # Newest first, one at a time: the simulator flushes its last samples while the
         # API is still there to take them.
-        for child in reversed(children):
+        for child in reversed(children.values()):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
             try:
@@ -305,9 +328,9 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
     # shell hands SIGINT down ignored: our own handler also resets it for the children.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        wait_for_api(settings.api_url, child=start(["api"]))
+        wait_for_api(settings.api_url, child=start("API", ["kazsat", "api"]))
         marker = settings.data_dir / "backfilled"
-        sim = ["simulate", "--seed", str(seed), "--api-url", settings.api_url]
+        sim = ["simulator", "--seed", str(seed), "--api-url", settings.api_url]
         if scenario:
             sim += ["--scenario", str(scenario)]
         first = bool(backfill) and not marker.exists()
@@ -318,15 +341,16 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
             console.print(f"[bold]First start: back-filling {backfill} of history[/bold]")
             sim += ["--backfill", backfill, "--backfill-step", str(backfill_step),
                     "--backfill-marker", str(marker)]
-        start(sim)
-        while first and not marker.exists() and all(c.poll() is None for c in children):
+        start("simulator", sim)
+        while first and not marker.exists() and all(c.poll() is None for c in children.values()):
             time.sleep(0.3)  # the dashboard and the banner after the progress bar
-        gone = [f"{c.args[3]} (code {c.returncode})" for c in children if c.poll() is not None]
+        gone = [f"{name} (code {c.returncode})" for name, c in children.items()
+                if c.poll() is not None]
         if gone:
             console.print(f"[red]stopped: {', '.join(gone)} exited during start-up; "
                           "its message is above[/red]")
             raise typer.Exit(1)
-        start(["dashboard"])
+        start("dashboard", ["kazsat", "dashboard"])
         console.print(f"\n[bold green]KazSat monitor running[/bold green]\n"
                       f"  dashboard  {settings.public_dashboard_url}\n"
                       f"  API docs   {settings.api_url}/docs\n"
@@ -337,9 +361,9 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
                       f"  tokens     {(settings.data_dir / 'tokens.env').resolve()} "
                       "(API tokens for machines)\n"
                       "  Ctrl-C stops everything.\n")
-        while all(c.poll() is None for c in children):
+        while all(c.poll() is None for c in children.values()):
             time.sleep(0.5)
-        failed = [c.args[3] for c in children if c.poll() not in (None, 0)]
+        failed = [name for name, c in children.items() if c.poll() not in (None, 0)]
         console.print(f"[red]stopped: {', '.join(failed) or 'a part'} exited[/red]")
     except KeyboardInterrupt:
         console.print("stopping…")
@@ -349,6 +373,7 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
 
 def ensure_stack_tokens(settings: Settings) -> dict[str, str]:
     """The tokens the stack's parts use, made once and kept in data_dir/tokens.env."""
+    from backend import files
     from backend.services import open_database
     from backend.tokens import create_token
 

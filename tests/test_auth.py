@@ -160,7 +160,7 @@ def test_a_user_disabled_from_the_cli_is_out_within_seconds(stack: Stack) -> Non
     stack.add_user("ruslan", "viewer", PASSWORD)
     with stack.as_token(stack.login("ruslan", PASSWORD)) as c:
         assert c.get("/api/v1/latest").status_code == 200
-        done = subprocess.run([sys.executable, "-m", "backend", "user", "disable", "ruslan"],
+        done = subprocess.run([sys.executable, "-m", "kazsat", "user", "disable", "ruslan"],
                               env=stack.env, cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         deadline = time.monotonic() + 15
@@ -301,7 +301,7 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
     env = {**__import__("os").environ, "KAZSAT_DATA_DIR": str(tmp_path / "data")}
 
     def kazsat(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "backend", *args], env=env, cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "kazsat", *args], env=env, cwd=ROOT,
                               capture_output=True, text=True, input=stdin, timeout=60)
 
     added = kazsat("user", "add", "gulnara", "--role", "operator")

@@ -12,7 +12,7 @@ import time
 import pytest
 import typer
 
-from backend.cli import wait_for_api
+from kazsat.cli import wait_for_api
 from kazsat.stack import ROOT, free_port
 
 
@@ -40,7 +40,7 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
         "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "backend", "up"],
+        [sys.executable, "-m", "kazsat", "up"],
         cwd=tmp_path,  # no .env of the checkout
         env=env,
         capture_output=True,
@@ -67,7 +67,7 @@ def test_ctrl_c_stops_every_part_even_when_sigint_came_ignored(tmp_path) -> None
            "KAZSAT_API_PORT": str(api), "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
            "KAZSAT_DASHBOARD_PORT": str(dash),
            "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}"}
-    up = subprocess.Popen([sys.executable, "-m", "backend", "up", "--backfill", ""], cwd=tmp_path,
+    up = subprocess.Popen([sys.executable, "-m", "kazsat", "up", "--backfill", ""], cwd=tmp_path,
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           start_new_session=True,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
