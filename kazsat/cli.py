@@ -365,6 +365,7 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
             time.sleep(0.5)
         failed = [name for name, c in children.items() if c.poll() not in (None, 0)]
         console.print(f"[red]stopped: {', '.join(failed) or 'a part'} exited[/red]")
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:

@@ -54,6 +54,25 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
     assert "the API exited" in err and "Traceback" not in done.stderr
 
 
+def test_up_names_the_part_that_exits_and_fails(tmp_path) -> None:
+    """A simulator that refuses its scenario stops `kazsat up` with the part named and a
+    non-zero code (each child's name is kept beside its process)."""
+    broken = tmp_path / "scenario.yaml"
+    broken.write_text("faults: [{fault: no-such-fault}]\n")
+    api, dash = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAZSAT_DATA_DIR": str(tmp_path / "data"),
+           "KAZSAT_API_PORT": str(api), "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
+           "KAZSAT_DASHBOARD_PORT": str(dash),
+           "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}"}
+    done = subprocess.run([sys.executable, "-m", "kazsat", "up", "--backfill", "", "--scenario",
+                           str(broken)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    err = " ".join(done.stderr.split())  # rich wraps long lines
+    assert done.returncode == 1, err[-3000:]
+    # during start-up ("simulator (code 1) exited during start-up") or just after it
+    assert "unknown fault 'no-such-fault'" in err and "stopped: simulator" in err, err[-3000:]
+
+
 def test_ctrl_c_stops_every_part_even_when_sigint_came_ignored(tmp_path) -> None:
     """A shell that starts `kazsat up` in the background hands SIGINT down ignored; Ctrl-C
     (SIGINT to the process group) must still stop the API, simulator and dashboard."""
