@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -72,9 +73,10 @@ def first_loaded_by(part: str) -> dict[str, str]:
     if part in FACTORY:
         factory, imported_by_it = FACTORY[part]
         steps = [m for m in modules if not m.startswith(imported_by_it)] + [factory]
-    done = subprocess.run([sys.executable, "-c", PROBE, *steps], cwd=ROOT, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                          text=True)
+    with tempfile.TemporaryDirectory() as folder:  # what the dashboard's factory writes
+        done = subprocess.run([sys.executable, "-c", PROBE, *steps], cwd=folder, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(ROOT),
+                                   "KAZSAT_DATA_DIR": folder}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout)
     assert not set(modules) - set(answer["modules"]), "not every module of the part was loaded"
