@@ -1,8 +1,8 @@
 """GET /api/v1/eclipses: when each satellite is in Earth's shadow, past and predicted.
 
 Eclipses are geometry, not telemetry: they follow from the satellite's longitude and the
-Sun's position, so they are computed here (with the simulator's solar ephemeris and shadow
-model, `simulator/eclipse.py`) for any range, past or future.
+Sun's position, so they are computed here (with the solar ephemeris and shadow model the
+simulator uses too, `orbit/eclipse.py`) for any range, past or future.
 """
 
 from __future__ import annotations
