@@ -15,7 +15,7 @@ import numpy as np
 from orbit.eclipse import illumination
 from orbit.geometry import sun
 from simulator import noise, power, propulsion, thermal
-from simulator.faults import Scenario
+from simulator.faults import Fault, Scenario
 from simulator.filters import lag
 
 GRID_NS = 30 * 10**9
@@ -47,7 +47,7 @@ class SatelliteSim:
     def key(self, *names: object) -> np.uint64:
         return noise.stream_key(self.seed, self.id, *names)
 
-    def faults(self, kind: str) -> list:
+    def faults(self, kind: str) -> list[Fault]:
         return self.scenario.of(kind, self.id)
 
     def local_hour(self, t_ns: np.ndarray) -> np.ndarray:
