@@ -4,6 +4,7 @@ passes (body size, unknown query parameters, CORS, security headers)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = build_services(settings)
         app.state.services.start_background()
         log.info("API ready (database %s)", settings.sql_url_for_log())
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(eclipses.router)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
+    def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.exception_handler(HTTPException)

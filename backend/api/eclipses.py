@@ -38,7 +38,7 @@ def eclipses(services: ServicesDep, _: Reader, satellite: Entity = None,
     if not 0 < end_ns - start_ns <= MAX_SPAN_DAYS * 86_400 * NS:
         raise HTTPException(400, f"end must be after start, by at most {MAX_SPAN_DAYS} days")
     check_entities(services, satellite, None)
-    out = []
+    out: list[dict[str, str | int]] = []
     for sat_id, sat in services.mission.satellites.items():
         if satellite not in (None, sat_id):
             continue
@@ -47,7 +47,7 @@ def eclipses(services: ServicesDep, _: Reader, satellite: Entity = None,
             if a < end_ns and b > start_ns:
                 out.append({"satellite": sat_id, "start": format_time(a), "end": format_time(b),
                             "duration_s": round((b - a) / NS)})
-    out.sort(key=lambda e: e["start"])
+    out.sort(key=lambda e: str(e["start"]))
     return OrjsonResponse({"eclipses": out})
 
 
