@@ -8,11 +8,14 @@ WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir backend dashboard simulator && touch backend/__init__.py dashboard/__init__.py \
-        simulator/__init__.py && pip install '.[parquet]' && pip uninstall -y kazsat-monitor
+RUN mkdir backend dashboard simulator orbit && touch backend/__init__.py dashboard/__init__.py \
+        simulator/__init__.py orbit/__init__.py && pip install '.[parquet]' \
+    && pip uninstall -y kazsat-monitor
 COPY backend backend
 COPY dashboard dashboard
 COPY simulator simulator
+COPY orbit orbit
+COPY kazsat kazsat
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /data kazsat \
     && mkdir -p /data && chown kazsat /data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -11,7 +12,7 @@ from backend import db
 from backend.timeutil import format_time
 
 
-def write(conn: Connection, actor: str, action: str, target: str, detail: dict,
+def write(conn: Connection, actor: str, action: str, target: str, detail: dict[str, Any],
           t_ns: int | None = None) -> None:
     """Add a row inside the caller's transaction, so the action and its record commit
     together."""
@@ -21,7 +22,7 @@ def write(conn: Connection, actor: str, action: str, target: str, detail: dict,
 
 
 def read(engine: Engine, start_ns: int | None = None, end_ns: int | None = None,
-         action: str | None = None, limit: int = 200) -> list[dict]:
+         action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Newest first: [{"id", "time", "actor", "action", "target", "detail"}]."""
     a = db.audit.c
     query = select(db.audit).order_by(a.id.desc()).limit(limit)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -214,7 +216,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:
+        def _pragmas(dbapi_conn: Any, _record: object) -> None:
             # WAL lets readers run beside the one writer; FULL makes a commit survive power
             # loss too, and costs nothing measurable at thousands of rows per transaction.
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see `begin_write`)
@@ -225,7 +227,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin(conn) -> None:
+        def _begin(conn: Connection) -> None:
             # A writer takes the lock up front (IMMEDIATE), so two writers queue on the busy
             # timeout instead of failing; readers (see `reader`) never wait for a writer.
             readonly = conn.get_execution_options().get("readonly")
@@ -240,13 +242,13 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
-def _create(*tables: Table) -> Callable:
+def _create(*tables: Table) -> Callable[[Connection], None]:
     return lambda conn: metadata.create_all(conn, tables=list(tables), checkfirst=True)
 
 
 # Each migration takes a connection inside a transaction; append, never edit. A change to an
 # existing table is a new step (ALTER TABLE …), not an edit of the Table above alone.
-MIGRATIONS: list[Callable] = [
+MIGRATIONS: list[Callable[[Connection], None]] = [
     _create(schema_version, series, samples, rollups, latest, tokens, alerts, outbox, audit,
             limit_overrides),
     _create(pruned),

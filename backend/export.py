@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from backend.series import SeriesInfo
 from backend.store.base import TelemetryStore
 from backend.timeutil import format_time
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc has it from Python 3.12
 
 RAW_COLUMNS = ["time", "satellite", "station", "parameter", "value"]
 ROLLUP_COLUMNS = ["time", "satellite", "station", "parameter", "min", "max", "mean", "count",
@@ -17,7 +21,7 @@ CHUNK_ROWS = 5000
 
 
 def rows(store: TelemetryStore, series: list[SeriesInfo], start_ns: int, end_ns: int,
-         level_s: int | None, decode: bool = True) -> Iterator[list]:
+         level_s: int | None, decode: bool = True) -> Iterator[list[Any]]:
     """Export rows, series after series, each in time order. Raw enum and bool values are
     decoded to their names (CSV) or kept as numbers (Parquet: one float column)."""
     by_id = {s.id: s for s in series}
@@ -31,7 +35,7 @@ def rows(store: TelemetryStore, series: list[SeriesInfo], start_ns: int, end_ns:
             yield [*head, *row[2:]]
 
 
-def csv_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
+def csv_chunks(lines: Iterator[list[Any]], columns: list[str]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -44,7 +48,7 @@ def csv_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def parquet_chunks(lines: Iterator[list], columns: list[str]) -> Iterator[bytes]:
+def parquet_chunks(lines: Iterator[list[Any]], columns: list[str]) -> Iterator[bytes]:
     """Row groups of 100,000 rows, each sent as soon as it is written: Parquet's writer only
     appends (header, row groups, then the footer at close), so nothing is spooled."""
     import pyarrow as pa
@@ -74,10 +78,11 @@ class _Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        self._offset += len(data)
-        return len(data)
+    def write(self, data: Buffer) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._offset += len(chunk)
+        return len(chunk)
 
     def tell(self) -> int:
         return self._offset
@@ -87,8 +92,8 @@ class _Sink(io.RawIOBase):
         return out
 
 
-def _groups(lines: Iterator[list]) -> Iterator[list[list]]:
-    group = []
+def _groups(lines: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
+    group: list[list[Any]] = []
     for line in lines:
         group.append(line)
         if len(group) == 100_000:

@@ -4,6 +4,8 @@ applied to live checking at once. The mission database keeps the defaults."""
 from __future__ import annotations
 
 import time
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, delete, select
@@ -66,7 +68,7 @@ def named_nulls(body: BaseModel) -> set[str]:
 
 def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,
                  limits: Limits | None, actor: str, role: str,
-                 removing: set[str] = frozenset()) -> None:
+                 removing: AbstractSet[str] = frozenset()) -> None:
     """Store (None: delete) the override and its audit row in one transaction, then apply
     it to live checking. A limit in force that `limits` drops must be in `removing` (the
     client named it null): switching a limit off is never a side effect. The audit row
@@ -96,7 +98,7 @@ def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,
 
 
 def describe(engine: Engine, checker: LimitChecker, mission: Mission,
-             keys: list[str] | None = None) -> list[dict]:
+             keys: list[str] | None = None) -> list[dict[str, Any]]:
     """[{"parameter", "subsystem", "unit", "type", "default", "effective", "override"}] for
     numeric parameters; override is {"changed_by", "changed_at"} or None."""
     with db.reader(engine).connect() as conn:

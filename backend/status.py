@@ -11,6 +11,8 @@ critical, stale), the banner's counts and each station's status. The read routes
 
 from __future__ import annotations
 
+from typing import Any
+
 from backend.limits import LimitChecker, gate_open, instant_state, stale
 from backend.mission import Mission
 from backend.series import SeriesInfo, SeriesRegistry
@@ -21,7 +23,8 @@ STATES = ("nominal", "warning", "critical", "stale")
 
 
 def series_rows(registry: SeriesRegistry, checker: LimitChecker, samples: Samples,
-                infos: list[SeriesInfo], now: int, at_ns: int | None = None) -> list[dict]:
+                infos: list[SeriesInfo], now: int,
+                at_ns: int | None = None) -> list[dict[str, Any]]:
     """One row per series that has a sample: its time, value and state, live or at at_ns
     (then `samples` are the values at that time)."""
     out = []
@@ -53,7 +56,7 @@ def series_state(registry: SeriesRegistry, checker: LimitChecker, samples: Sampl
     return instant_state(p, checker.effective_limits(p), value)
 
 
-def summarize(rows: list[dict]) -> dict[str, int]:
+def summarize(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Counts for the banner: parameters per state, links out of lock."""
     counts = dict.fromkeys(STATES, 0)
     for row in rows:
@@ -64,14 +67,14 @@ def summarize(rows: list[dict]) -> dict[str, int]:
 
 
 def station_status(mission: Mission, registry: SeriesRegistry, samples: Samples,
-                   now: int) -> list[dict]:
+                   now: int) -> list[dict[str, Any]]:
     """Per station: online, the satellites it is prime for, its equipment and per
     satellite its link lock, Eb/N0 and last frame time. Stale values count as unknown."""
 
     def value(sat: str | None, sta: str | None, key: str) -> tuple[object, int | None]:
         info = registry.find(sat, sta, key)
         sample = samples.get(info.id) if info else None
-        if sample is None or stale(info.parameter, sample[0], now):
+        if info is None or sample is None or stale(info.parameter, sample[0], now):
             return None, sample[0] if sample else None
         return info.parameter.decode(sample[1]), sample[0]
 

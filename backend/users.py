@@ -17,10 +17,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, Row, delete, func, or_, select, update
 
 from backend import db
 
@@ -112,7 +113,7 @@ def check_password_rules(password: str, name: str, min_length: int = 12) -> None
                                + (f": {advice[:1].lower()}{advice[1:]}" if advice else ""))
 
 
-def _user(row: object) -> User:
+def _user(row: Row[Any]) -> User:
     return User(row.id, row.name, row.role, bool(row.must_change_password), bool(row.disabled),
                 row.created_t, row.last_login_t)
 

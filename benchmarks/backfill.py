@@ -24,7 +24,7 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.ingest import peak_rss_mb
-from simulator.geometry import to_ns
+from orbit.geometry import to_ns
 from simulator.lineprotocol import batches
 from simulator.model import Model
 from simulator.runner import plan_history, write_history

@@ -74,7 +74,7 @@ def main(minutes: float = 3.0, speed: float = 10.0, dashboards: int = 3,
         stack = Stack(Path(tmp) / "data")
         stack.start_api()
         sim = subprocess.Popen(
-            [sys.executable, "-m", "backend", "simulate", "--speed", str(speed), "--seed", "1",
+            [sys.executable, "-m", "kazsat", "simulate", "--speed", str(speed), "--seed", "1",
              "--api-url", stack.api_url], cwd=ROOT,
             env={**stack.env, "KAZSAT_INGEST_TOKEN": stack.tokens["ingest"]},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

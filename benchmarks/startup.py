@@ -30,7 +30,7 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kazsat.stack import ROOT, free_port
 
-UP_FIRST = [sys.executable, "-m", "backend", "up"]
+UP_FIRST = [sys.executable, "-m", "kazsat", "up"]
 UP = [*UP_FIRST, "--backfill", ""]
 
 

@@ -127,12 +127,12 @@ class Stack:
     def start_api(self) -> None:
         if not self.tokens:
             self.make_tokens()
-        self.api = Process([sys.executable, "-m", "backend", "api"], self.env,
+        self.api = Process([sys.executable, "-m", "kazsat", "api"], self.env,
                            self.data_dir / "api.log").start()
         wait_http(f"{self.api_url}/healthz", self.api)
 
     def start_dashboard(self) -> None:
-        self.dashboard = Process([sys.executable, "-m", "backend", "dashboard"], self.env,
+        self.dashboard = Process([sys.executable, "-m", "kazsat", "dashboard"], self.env,
                                  self.data_dir / "dashboard.log").start()
         wait_http(self.dashboard_url, self.dashboard)
 

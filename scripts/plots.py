@@ -21,8 +21,8 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulator.eclipse import eclipse_intervals_ns
-from simulator.geometry import to_ns
+from orbit.eclipse import eclipse_intervals_ns
+from orbit.geometry import to_ns
 from simulator.model import Block, Model
 
 

@@ -5,12 +5,10 @@ backend serves at GET /api/v1/mission.
 
 - `Model(mission, seed, start_ns, scenario).generate(t0_ns, t1_ns, step_s) -> list[Block]`: the
   one interface between physics and writers.
-- `next_eclipse(longitude_deg, t) -> (start, end) | None`, `eclipses(...)`, `illumination(...)`
-  in `simulator.eclipse`: pure functions for the backend and dashboard.
+- Geometry and eclipses live in the `orbit` package, which the API uses too.
 - `simulator.cli.simulate`: the `kazsat simulate` command (also `python -m simulator`).
 """
 
-from simulator.eclipse import next_eclipse
 from simulator.model import Block, Model
 
-__all__ = ["Block", "Model", "next_eclipse"]
+__all__ = ["Block", "Model"]

@@ -88,7 +88,7 @@ def fields(sat: SatelliteSim, t: np.ndarray, keys: list[str]) -> dict[str, np.nd
     out["earth_sensor_valid"] = np.abs(out["roll_error"]) < 0.3
     out["sun_sensor_valid"] = np.abs(out["pitch_error"]) < 0.3
     if "sun_visible" in keys:  # not in the mission yet: offered for an active_when on the sensor
-        from simulator.eclipse import illumination
+        from orbit.eclipse import illumination
 
         out["sun_visible"] = illumination(sat.lon, t) > 0.0
     return {k: out[k] for k in keys if k in out}

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
+from orbit.geometry import from_ns, to_ns
 from simulator.catalogue import fetch_mission, load_mission_file
 from simulator.faults import parse_duration
-from simulator.geometry import from_ns, to_ns
 from simulator.model import Model
 from simulator.runner import (
     AheadOfTimeError,

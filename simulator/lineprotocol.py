@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def _escape_str(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _column(p: ParamSpec | None, v: np.ndarray) -> tuple[str, list]:
+def _column(p: ParamSpec | None, v: np.ndarray) -> tuple[str, list[Any]]:
     """A %-format for one field and its values as a Python list that format accepts."""
     if v.dtype == bool:
         return "%s", np.where(v, "true", "false").tolist()
@@ -49,7 +50,7 @@ def _lines_counted(
     blocks: list[Block], params: dict[str, ParamSpec]
 ) -> Iterator[tuple[list[str], np.ndarray]]:
     """(lines, field values of each line) for each measurement and entity."""
-    groups: dict[tuple, list[Block]] = defaultdict(list)
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Block]] = defaultdict(list)
     for b in blocks:
         groups[(b.measurement, tuple(b.tags.items()))].append(b)
     for (meas, tags), bl in groups.items():

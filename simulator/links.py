@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator import geometry, noise, propulsion, ttc
+from orbit import geometry
+from simulator import noise, propulsion, ttc
 from simulator.filters import erfc, hysteresis
 from simulator.satellite import SatelliteSim
 from simulator.station import StationSim
@@ -75,7 +76,7 @@ class LinkSim:
         self.state = PrimeState(prime, changes=[(-(2**62), prime)])
         self.lock_state: dict[str, bool] = {s: True for s in stations}
         self.lock_grid: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._cache: dict[str, tuple] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], dict[str, np.ndarray]]] = {}
         g = antenna_gain_dbi(self.f_ghz)
         _, el, rng = self.look(prime, np.array([0], dtype=np.int64), nominal=True)
         clear = (
@@ -93,7 +94,8 @@ class LinkSim:
     def gas_db(el: np.ndarray) -> np.ndarray:
         return 0.1 / np.sin(np.radians(el))
 
-    def look(self, station: str, t: np.ndarray, nominal: bool = False):
+    def look(self, station: str, t: np.ndarray,
+             nominal: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if nominal:
             pos = geometry.satellite_ecef(self.sat.lon)
         else:

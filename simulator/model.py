@@ -138,6 +138,7 @@ class Model:
                 values = self._satellite_fields(self.sats[sat_id], subsystem, t, keys)
                 tags = {"satellite": sat_id}
             else:
+                assert sta_id is not None  # every group names a satellite, a station or both
                 values = self.stations[sta_id].fields(t, keys)
                 tags = {"station": sta_id}
             fields = {

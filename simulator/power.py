@@ -66,8 +66,8 @@ def integrate_battery(
 
 def fields(sat: SatelliteSim, t: np.ndarray, keys: list[str]) -> dict[str, np.ndarray]:
     """Power telemetry at sample times t (ns)."""
-    from simulator.eclipse import illumination
-    from simulator.geometry import sun
+    from orbit.eclipse import illumination
+    from orbit.geometry import sun
 
     s = sun(t)
     illum = illumination(sat.lon, t)

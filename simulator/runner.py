@@ -17,7 +17,7 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from simulator.geometry import from_ns
+from orbit.geometry import from_ns
 from simulator.lineprotocol import batches, lines
 from simulator.model import Model
 
@@ -229,7 +229,7 @@ def live(
             now_ns = sim_start_ns + int(elapsed * speed * S)
             limit_ns = None if max_ahead_s is None else wall_ns() + int(max_ahead_s * S)
             ahead = limit_ns is not None and now_ns > limit_ns
-            if ahead:
+            if limit_ns is not None and ahead:
                 now_ns = limit_ns
             if now_ns > done_ns:
                 out: list[str] = []
@@ -239,6 +239,7 @@ def live(
                 write(out)
                 done_ns = now_ns
             if ahead:
+                assert limit_ns is not None and max_ahead_s is not None  # ahead: a limit is set
                 raise AheadOfTimeError(
                     f"simulated time has reached {from_ns(limit_ns):%Y-%m-%dT%H:%M:%SZ}, "
                     f"{max_ahead_s / 3600:.1f} h ahead of the clock (at {speed:g}x since "

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from orbit.eclipse import illumination
+from orbit.geometry import sun
 from simulator import noise, power, propulsion, thermal
-from simulator.eclipse import illumination
-from simulator.faults import Scenario
+from simulator.faults import Fault, Scenario
 from simulator.filters import lag
-from simulator.geometry import sun
 
 GRID_NS = 30 * 10**9
 SPIN_UP = 2880  # grid steps (one day) integrated before a cold start, to begin in a settled state
@@ -47,7 +47,7 @@ class SatelliteSim:
     def key(self, *names: object) -> np.uint64:
         return noise.stream_key(self.seed, self.id, *names)
 
-    def faults(self, kind: str) -> list:
+    def faults(self, kind: str) -> list[Fault]:
         return self.scenario.of(kind, self.id)
 
     def local_hour(self, t_ns: np.ndarray) -> np.ndarray:

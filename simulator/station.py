@@ -8,6 +8,8 @@ links lose lock and the reserve takes the satellites. When the mains return the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from simulator import noise
@@ -18,7 +20,7 @@ UPS_RECHARGE_PER_S = 1.0 / 60.0
 
 
 class StationSim:
-    def __init__(self, station_id: str, spec: dict, seed: int, scenario: Scenario):
+    def __init__(self, station_id: str, spec: dict[str, Any], seed: int, scenario: Scenario):
         self.id, self.spec, self.seed, self.scenario = station_id, spec, seed, scenario
 
     def key(self, *names: object) -> np.uint64:

@@ -55,7 +55,7 @@ class BackfillWriter:
         )
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backfill")
         self.slots = threading.BoundedSemaphore(concurrency * 2)  # bodies in flight or queued
-        self.pending: list[Future] = []
+        self.pending: list[Future[None]] = []
         self.sent_values = 0
         self.sent_bytes = 0
         self._lock = threading.Lock()
@@ -172,7 +172,10 @@ class LiveWriter:
         if self.fatal:
             raise self.fatal
         if lines:
-            self.api.write(bucket=BUCKET, org=ORG, record=lines, write_precision="ns")
+            # influxdb-client annotates the precision as its WritePrecision class, whose members
+            # are plain strings: "ns" is what it takes.
+            self.api.write(bucket=BUCKET, org=ORG, record=lines,
+                           write_precision="ns")  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Flush everything queued (waits for retries) and close."""
@@ -182,7 +185,7 @@ class LiveWriter:
 
 def _reason(exc: Exception) -> str:
     """The backend's {"message", "line"} from an influxdb-client error, else its text."""
-    body = getattr(exc, "body", None)
+    body = getattr(exc, "body", None) or ""
     try:
         doc = json.loads(body)
         return f"{doc['message']} (line {doc['line']})" if doc.get("line") else str(doc["message"])

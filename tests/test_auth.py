@@ -174,7 +174,7 @@ def test_a_user_disabled_from_the_cli_is_out_within_seconds(stack: Stack) -> Non
     stack.add_user("ruslan", "viewer", PASSWORD)
     with stack.as_token(stack.login("ruslan", PASSWORD)) as c:
         assert c.get("/api/v1/latest").status_code == 200
-        done = subprocess.run([sys.executable, "-m", "backend", "user", "disable", "ruslan"],
+        done = subprocess.run([sys.executable, "-m", "kazsat", "user", "disable", "ruslan"],
                               env=stack.env, cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         deadline = time.monotonic() + 15
@@ -326,7 +326,7 @@ def test_cli_user_add_prints_a_one_time_password(tmp_path) -> None:
     env = {**__import__("os").environ, "KAZSAT_DATA_DIR": str(tmp_path / "data")}
 
     def kazsat(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "backend", *args], env=env, cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "kazsat", *args], env=env, cwd=ROOT,
                               capture_output=True, text=True, input=stdin, timeout=60)
 
     added = kazsat("user", "add", "gulnara", "--role", "operator")
@@ -462,7 +462,7 @@ def test_an_engineer_clears_a_lock_out_from_the_cli(besieged: Stack) -> None:
                    headers=forwarded(besieged, f"10.67.0.{i}"),
                    json={"username": "daulet", "password": "guess-guess"})
     assert login(besieged, "daulet", PASSWORD).status_code == 429
-    done = subprocess.run([sys.executable, "-m", "backend", "user", "unlock", "daulet"],
+    done = subprocess.run([sys.executable, "-m", "kazsat", "user", "unlock", "daulet"],
                           env=besieged.env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -486,7 +486,7 @@ def test_a_token_revoked_from_the_cli_is_refused_by_the_running_api(stack: Stack
         engine.dispose()
 
     def kazsat(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "backend", *args], env=stack.env,
+        return subprocess.run([sys.executable, "-m", "kazsat", *args], env=stack.env,
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     with stack.as_token(token) as c:
@@ -580,11 +580,11 @@ def test_secrets_and_the_database_are_private_from_the_start(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
     from backend.api.app import create_app
-    from backend.cli import ensure_stack_tokens
+    from kazsat.cli import ensure_stack_tokens
 
     data = tmp_path / "data"
     env = {**os.environ, "KAZSAT_DATA_DIR": str(data)}
-    done = subprocess.run(["sh", "-c", f"umask 022 && {sys.executable} -m backend db upgrade"],
+    done = subprocess.run(["sh", "-c", f"umask 022 && {sys.executable} -m kazsat db upgrade"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     settings = Settings(data_dir=data)

@@ -3,7 +3,7 @@ stale series and a known prime station for each satellite at any cursor, with ro
 to the raw samples, though the history arrives newest hour first and beside live mode.
 
 The history is written by the simulator exactly as `kazsat up` starts it (its arguments come
-from `backend.cli.simulate_args`) into a real API process, over 10 minutes to keep it short.
+from `kazsat.cli.simulate_args`) into a real API process, over 10 minutes to keep it short.
 The same check over the old coarse back-fill (a sample every 10 s) must find it failing."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli import simulate_args
 from backend.timeutil import format_time, parse_time
+from kazsat.cli import simulate_args
 from kazsat.stack import Process, Stack
 
 NS = 10**9
@@ -31,7 +31,7 @@ def write_first_start_history(stack: Stack, folder: Path,
     marker = folder / "backfilled"
     args = simulate_args(stack.api_url, 2026, None, f"{SPAN_S}s", marker)
     launched = time.time_ns()
-    sim = Process([sys.executable, "-m", "backend", *args, *extra], stack.env,
+    sim = Process([sys.executable, "-m", *args, *extra], stack.env,
                   folder / "simulate.log").start()
     deadline = time.monotonic() + 300
     while not marker.exists():

@@ -36,7 +36,7 @@ def test_sqlite_to_postgres_and_back(tmp_path):
         assert copy_history(a, b) == 0  # again: nothing new
         b.store.close()
         # and back, through the command, into a fresh SQLite file
-        from backend.cli import app
+        from kazsat.cli import app
 
         result = CliRunner().invoke(app, ["store", "copy", "--from", pg, "--to",
                                           f"sqlite:///{tmp_path / 'c.db'}"])

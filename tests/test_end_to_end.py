@@ -26,7 +26,7 @@ def mission_dict() -> dict:
 
 def test_simulator_backfill_reads_back_exactly(stack):
     done = subprocess.run(
-        [sys.executable, "-m", "backend", "simulate", "--seed", "7", "--backfill",
+        [sys.executable, "-m", "kazsat", "simulate", "--seed", "7", "--backfill",
          f"{SPAN_S}s", "--no-live", "--start", format_time(START), "--api-url", stack.api_url],
         cwd=ROOT, env={**stack.env, "KAZSAT_INGEST_TOKEN": stack.tokens["ingest"]},
         capture_output=True, text=True, timeout=300)

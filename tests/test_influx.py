@@ -280,8 +280,8 @@ def test_rebuild_rollups_on_the_influx_store_is_refused_with_the_reason(
     query for latest values) says the store keeps no rollups and exits 2: not "0 rebuilt"."""
     from typer.testing import CliRunner
 
-    from backend.cli import app
     from backend.settings import get_settings
+    from kazsat.cli import app
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeInflux)
     server.state = {"writes": [], "queries": [], "csv": [], "write_status": [], "sleeps": []}

@@ -31,7 +31,7 @@ def test_db_upgrade_brings_a_version_2_database_up_to_date(kind, tmp_path):
         build_version(engine, 2)
         assert not inspect(engine).has_table("users")
         env = {**os.environ, "KAZSAT_DATABASE_URL": url, "KAZSAT_DATA_DIR": str(tmp_path)}
-        done = subprocess.run([sys.executable, "-m", "backend", "db", "upgrade"], env=env,
+        done = subprocess.run([sys.executable, "-m", "kazsat", "db", "upgrade"], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert f"schema version {db.SCHEMA_VERSION}" in done.stderr + done.stdout

@@ -57,7 +57,7 @@ def test_a_broken_entry_is_named(tmp_path, change, names):
 def test_the_api_refuses_to_start_on_a_broken_file(tmp_path):
     path = broken(tmp_path, lambda raw: param(raw, "tank_temp").update(period_s=0))
     env = {**os.environ, "KAZSAT_MISSION_FILE": str(path), "KAZSAT_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "backend", "api", "--port", "1"], env=env,
+    done = subprocess.run([sys.executable, "-m", "kazsat", "api", "--port", "1"], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "parameter 'tank_temp'" in done.stderr + done.stdout

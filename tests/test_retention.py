@@ -114,8 +114,8 @@ def test_recent_ranges_are_still_raw(loaded):
 
 def kazsat(monkeypatch, url: str, *args: str, **env: str):
     """`kazsat ARGS` in this process against the store at url, with settings read afresh."""
-    from backend.cli import app
     from backend.settings import get_settings
+    from kazsat.cli import app
 
     get_settings.cache_clear()
     for name, value in {"KAZSAT_DATABASE_URL": url, **env}.items():

@@ -4,6 +4,7 @@ passes (body size, unknown query parameters, CORS, security headers)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = build_services(settings)
         app.state.devices = DeviceCookies(
             settings.device_key or files.secret_file(settings.data_dir / "device_key"))

@@ -4,6 +4,7 @@ request helpers that turn query parameters into times and series (400/404 saying
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -17,7 +18,8 @@ from backend.tokens import Principal
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services  # set by the app's lifespan
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -36,7 +38,7 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def require(permission: str):
+def require(permission: str) -> Callable[[Principal], Principal]:
     def check(principal: Annotated[Principal, Depends(caller)]) -> Principal:
         if principal.must_change_password:
             raise HTTPException(403, "change the one-time password first "

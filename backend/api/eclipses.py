@@ -1,8 +1,8 @@
 """GET /api/v1/eclipses: when each satellite is in Earth's shadow, past and predicted.
 
 Eclipses are geometry, not telemetry: they follow from the satellite's longitude and the
-Sun's position, so they are computed here (with the simulator's solar ephemeris and shadow
-model, `simulator/eclipse.py`) for any range, past or future.
+Sun's position, so they are computed here (with the solar ephemeris and shadow model the
+simulator uses too, `orbit/eclipse.py`) for any range, past or future.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from backend.api.deps import (
 )
 from backend.store.base import NS
 from backend.timeutil import format_time
-from simulator.eclipse import eclipse_intervals_ns
+from orbit.eclipse import eclipse_intervals_ns
 
 router = APIRouter(prefix="/api/v1", tags=["telemetry"], default_response_class=OrjsonResponse)
 MAX_SPAN_DAYS = 400
@@ -38,7 +38,7 @@ def eclipses(services: ServicesDep, _: Reader, satellite: Entity = None,
     if not 0 < end_ns - start_ns <= MAX_SPAN_DAYS * 86_400 * NS:
         raise HTTPException(400, f"end must be after start, by at most {MAX_SPAN_DAYS} days")
     check_entities(services, satellite, None)
-    out = []
+    out: list[dict[str, str | int]] = []
     for sat_id, sat in services.mission.satellites.items():
         if satellite not in (None, sat_id):
             continue
@@ -47,7 +47,7 @@ def eclipses(services: ServicesDep, _: Reader, satellite: Entity = None,
             if a < end_ns and b > start_ns:
                 out.append({"satellite": sat_id, "start": format_time(a), "end": format_time(b),
                             "duration_s": round((b - a) / NS)})
-    out.sort(key=lambda e: e["start"])
+    out.sort(key=lambda e: str(e["start"]))
     return OrjsonResponse({"eclipses": out})
 
 

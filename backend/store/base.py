@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 # Rollup levels in seconds, finest first. A 1,000-bucket query over any range then reads a
 # few rollup rows per bucket, at most ROWS_PER_BUCKET (docs/storage.md, Range queries).
@@ -72,7 +72,7 @@ class TelemetryStore(Protocol):
         max_points buckets from the coarsest rollup level that still gives enough."""
 
     def export(self, series_ids: list[int], start_ns: int, end_ns: int,
-               level_s: int | None) -> Iterator[tuple]:
+               level_s: int | None) -> Iterator[tuple[Any, ...]]:
         """Stream (series_id, t, value) raw, or (series_id, bucket_t, min, max, mean, count,
         first, last) at a rollup level, ordered by series then time."""
 

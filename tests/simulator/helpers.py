@@ -28,7 +28,7 @@ def series(blocks: list[Block], key: str, **tags: str) -> tuple[np.ndarray, np.n
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-# ---- an eclipse computation independent of simulator.geometry / simulator.eclipse ----------
+# ---- an eclipse computation independent of orbit.geometry / orbit.eclipse ----------
 RE_KM, RGEO_KM = 6378.137, 42164.0
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from simulator.eclipse import eclipse_intervals_ns, eclipses, next_eclipse
+from orbit.eclipse import eclipse_intervals_ns, eclipses, next_eclipse
 
 from .conftest import utc
 from .helpers import declination_deg

@@ -12,7 +12,7 @@ import time
 import pytest
 import typer
 
-from backend.cli import wait_for_api
+from kazsat.cli import wait_for_api
 from kazsat.stack import ROOT, free_port
 
 
@@ -40,7 +40,7 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
         "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "backend", "up"],
+        [sys.executable, "-m", "kazsat", "up"],
         cwd=tmp_path,  # no .env of the checkout
         env=env,
         capture_output=True,
@@ -52,6 +52,25 @@ def test_up_with_a_broken_mission_file_stops_with_its_message(tmp_path) -> None:
     assert "mission database refused" in err and "kazsat-2" in err  # the API's own message
     # "the API exited", not "did not come up within 60 s": the exit ended the wait.
     assert "the API exited" in err and "Traceback" not in done.stderr
+
+
+def test_up_names_the_part_that_exits_and_fails(tmp_path) -> None:
+    """A simulator that refuses its scenario stops `kazsat up` with the part named and a
+    non-zero code (each child's name is kept beside its process)."""
+    broken = tmp_path / "scenario.yaml"
+    broken.write_text("faults: [{fault: no-such-fault}]\n")
+    api, dash = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAZSAT_DATA_DIR": str(tmp_path / "data"),
+           "KAZSAT_API_PORT": str(api), "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
+           "KAZSAT_DASHBOARD_PORT": str(dash),
+           "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}"}
+    done = subprocess.run([sys.executable, "-m", "kazsat", "up", "--backfill", "", "--scenario",
+                           str(broken)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    err = " ".join(done.stderr.split())  # rich wraps long lines
+    assert done.returncode == 1, err[-3000:]
+    # during start-up ("simulator (code 1) exited during start-up") or just after it
+    assert "unknown fault 'no-such-fault'" in err and "stopped: simulator" in err, err[-3000:]
 
 
 def test_ctrl_c_stops_every_part_even_when_sigint_came_ignored(tmp_path) -> None:
@@ -67,7 +86,7 @@ def test_ctrl_c_stops_every_part_even_when_sigint_came_ignored(tmp_path) -> None
            "KAZSAT_API_PORT": str(api), "KAZSAT_API_URL": f"http://127.0.0.1:{api}",
            "KAZSAT_DASHBOARD_PORT": str(dash),
            "KAZSAT_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dash}"}
-    up = subprocess.Popen([sys.executable, "-m", "backend", "up", "--backfill", ""], cwd=tmp_path,
+    up = subprocess.Popen([sys.executable, "-m", "kazsat", "up", "--backfill", ""], cwd=tmp_path,
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           start_new_session=True,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))

@@ -1,6 +1,6 @@
 """The simulator's Eb/N0 against a link budget worked out here from first principles.
 
-Nothing below comes from simulator.links or simulator.geometry: the station is placed on the
+Nothing below comes from simulator.links or orbit.geometry: the station is placed on the
 WGS84 ellipsoid, the satellite at its nominal slot, and the budget is assembled from the
 definitions in docs/domain.md#link-budget (free-space loss 20 log10(4 pi d f / c), a 9 m dish
 at 65 % efficiency, system noise temperature, Boltzmann's constant, the downlink data rate,

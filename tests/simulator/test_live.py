@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from orbit.geometry import from_ns
 from simulator.cli import MAX_AHEAD_S, simulate
-from simulator.geometry import from_ns
 from simulator.model import Model
 from simulator.runner import AheadOfTimeError, live
 from simulator.writer import BackfillWriter, LiveWriter, WriteRefusedError

@@ -8,6 +8,7 @@ declination, distance in AU, equation of time. No ephemeris files are needed.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def station_ecef(latitude_deg: float, longitude_deg: float, altitude_m: float) -
     )
 
 
-def look_angles(station: dict, sat_pos_km: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def look_angles(station: dict[str, Any],
+                sat_pos_km: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Azimuth from north (deg), elevation (deg), slant range (km) from a station (mission dict
     entry) to satellite positions (3, n) or (3,), in topocentric east-north-up coordinates."""
     lat, lon = np.radians(station["latitude_deg"]), np.radians(station["longitude_deg"])

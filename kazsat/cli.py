@@ -1,4 +1,9 @@
-"""The `kazsat` command: start each part, or all of them together, and manage the database."""
+"""The `kazsat` command: start each part, or all of them together, and manage the database.
+
+It sits above the three parts: each command imports the backend, simulator or dashboard code it
+needs inside its body, so `kazsat api` loads no simulator and `kazsat simulate` no backend, and
+`kazsat up` starts every part as a process of its own, by module name.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
-from backend import files
-from backend.settings import Settings, get_settings
-from simulator.cli import simulate
+if TYPE_CHECKING:
+    from backend.settings import Settings
 
 app = typer.Typer(help="KazSat ground-segment monitor.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -29,8 +33,14 @@ app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 store_app = typer.Typer(help="Time-series stores.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
-app.command("simulate")(simulate)
 console = Console(stderr=True)
+
+
+def get_settings() -> Settings:
+    """The backend's settings, imported on first use (the simulator's command needs none)."""
+    from backend.settings import get_settings as backend_settings
+
+    return backend_settings()
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -68,6 +78,17 @@ def dashboard(host: str | None = None, port: int | None = None) -> None:
     # backend, and signals reach it as they reached this command.
     args = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     os.execv(sys.executable, [sys.executable, "-m", "dashboard", *args])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def simulate(ctx: typer.Context) -> None:
+    """Back-fill history and/or run live (`python -m simulator`; --help lists the options)."""
+    from simulator.cli import simulate as run
+
+    command = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    command.command()(run)
+    command(ctx.args, prog_name="kazsat simulate")
 
 
 @token_app.command("create")
@@ -329,6 +350,8 @@ def rebuild_rollups() -> None:
 def up(backfill: Annotated[str, typer.Option(help="history written on first start")] = "24h",
        seed: int = 2026, scenario: Path | None = None) -> None:
     """Start the API, the dashboard and the simulator together (Ctrl-C stops all)."""
+    from backend import files
+
     setup_logging()
     settings = get_settings()
     files.private_dir(settings.data_dir)
@@ -340,18 +363,18 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
                       "login; add people with `kazsat user add`)")
     env = {**os.environ, "KAZSAT_INGEST_TOKEN": tokens["ingest"],
            "KAZSAT_VIEWER_TOKEN": tokens["viewer"], "PYTHONUNBUFFERED": "1"}
-    kazsat = [sys.executable, "-m", "backend"]
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}  # part name -> its process, in start order
 
-    def start(args: list[str]) -> subprocess.Popen:
-        child = subprocess.Popen(kazsat + args, env=env, start_new_session=True)
-        children.append(child)
+    def start(name: str, module: list[str]) -> subprocess.Popen:
+        child = subprocess.Popen([sys.executable, "-m", *module], env=env,
+                                 start_new_session=True)
+        children[name] = child
         return child
 
     def stop_all(*_: object) -> None:
         # Newest first, one at a time: the simulator flushes its last samples while the
         # API is still there to take them.
-        for child in reversed(children):
+        for child in reversed(children.values()):
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
             try:
@@ -364,20 +387,21 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
     # shell hands SIGINT down ignored: our own handler also resets it for the children.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        wait_for_api(settings.api_url, child=start(["api"]))
+        wait_for_api(settings.api_url, child=start("API", ["kazsat", "api"]))
         marker = settings.data_dir / "backfilled"
         first = bool(backfill) and not marker.exists()
         if first:
             console.print(f"[bold]First start: {backfill} of history is written in the "
                           "background, newest hour first[/bold] (replay fills in meanwhile)")
-        start(simulate_args(settings.api_url, seed, scenario,
-                            backfill if first else None, marker))
-        gone = [f"{c.args[3]} (code {c.returncode})" for c in children if c.poll() is not None]
+        start("simulator", simulate_args(settings.api_url, seed, scenario,
+                                         backfill if first else None, marker))
+        gone = [f"{name} (code {c.returncode})" for name, c in children.items()
+                if c.poll() is not None]
         if gone:
             console.print(f"[red]stopped: {', '.join(gone)} exited during start-up; "
                           "its message is above[/red]")
             raise typer.Exit(1)
-        start(["dashboard"])
+        start("dashboard", ["dashboard"])
         console.print(f"\n[bold green]KazSat monitor running[/bold green]\n"
                       f"  dashboard  {settings.public_dashboard_url}\n"
                       f"  API docs   {settings.api_url}/docs\n"
@@ -388,10 +412,11 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
                       f"  tokens     {(settings.data_dir / 'tokens.env').resolve()} "
                       "(API tokens for machines)\n"
                       "  Ctrl-C stops everything.\n")
-        while all(c.poll() is None for c in children):
+        while all(c.poll() is None for c in children.values()):
             time.sleep(0.5)
-        failed = [c.args[3] for c in children if c.poll() not in (None, 0)]
+        failed = [name for name, c in children.items() if c.poll() not in (None, 0)]
         console.print(f"[red]stopped: {', '.join(failed) or 'a part'} exited[/red]")
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
@@ -400,10 +425,11 @@ def up(backfill: Annotated[str, typer.Option(help="history written on first star
 
 def simulate_args(api_url: str, seed: int, scenario: Path | None, backfill: str | None,
                   marker: Path) -> list[str]:
-    """The simulator's arguments under `kazsat up`. With a back-fill, one process goes live at
-    once and writes the history beside it at each parameter's own rate (so replay shows what
-    an operator saw), then the marker (an interrupted back-fill runs again)."""
-    args = ["simulate", "--seed", str(seed), "--api-url", api_url]
+    """The simulator's module and arguments under `kazsat up` (for `python -m`). With a
+    back-fill, one process goes live at once and writes the history beside it at each
+    parameter's own rate (so replay shows what an operator saw), then the marker (an
+    interrupted back-fill runs again)."""
+    args = ["simulator", "--seed", str(seed), "--api-url", api_url]
     if scenario:
         args += ["--scenario", str(scenario)]
     if backfill:
@@ -413,6 +439,7 @@ def simulate_args(api_url: str, seed: int, scenario: Path | None, backfill: str 
 
 def ensure_stack_tokens(settings: Settings) -> dict[str, str]:
     """The tokens the stack's parts use, made once and kept in data_dir/tokens.env."""
+    from backend import files
     from backend.services import open_database
     from backend.tokens import create_token
 

@@ -5,7 +5,7 @@ satellite (Sun radius 0.2666 deg, Earth radius 8.70 deg from GEO), so penumbra i
 gives eclipse seasons of about 44 days around each equinox, at most about 72 min a day centred on
 the satellite's local midnight, none near the solstices (docs/domain.md, Eclipses).
 
-Pure functions; the backend and dashboard may import `next_eclipse` and `eclipses`.
+Pure functions of numpy only: the API, the simulator and scripts import them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import datetime as dt
 
 import numpy as np
 
-from simulator.geometry import (
+from orbit.geometry import (
     R_EARTH_KM,
     R_GEO_KM,
     R_SUN_KM,
