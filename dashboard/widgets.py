@@ -1,4 +1,4 @@
-"""Shared widgets used by every page: value cell, state tile, banner, API notice, strip chart,
+"""Shared widgets used by every page: value cell, state tile, banner, not-live notice, strip chart,
 and the clientside wiring that brings a page's cells to life from its tick model.
 
 Ids are pattern-matching dicts scoped by page ({"kz": kind, "page": page, "key": series key})
@@ -98,6 +98,7 @@ def banner(page: str) -> html.Div:
 
 
 def api_notice(page: str) -> html.Div:
+    """Says the page is not live and since when; filled by assets/live.js alone."""
     return html.Div("", id=ids("down", page, "notice"), className="kz-down", role="alert",
                     hidden=True)
 
@@ -147,13 +148,12 @@ def register_live(page: str, charts: bool = False) -> None:
     """Wire a page's tick model to its cells, API notice (and charts) in the browser: no
     server trip. assets/live.js writes the cells; charts extend through Dash's extendData."""
     model = Input(ids("model", page, "m"), "data")
+    # render writes the cells, the notice and the frame's live state straight into the DOM
+    # (so does the page's not-live watchdog); Dash needs an output, it is never set.
     clientside_callback(
         ClientsideFunction("kazsat", "render"),
-        Output(ids("down", page, "notice"), "children"),
-        Output(ids("down", page, "notice"), "hidden"),
-        Output(ids("frame", page, "f"), "className"),
+        Output(ids("down", page, "notice"), "title"),
         model,
-        State(ids("frame", page, "f"), "className"),
     )
     if charts:
         clientside_callback(
