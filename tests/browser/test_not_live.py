@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 
 from kazsat.stack import Stack
 from tests.browser.conftest import PASSWORD, USERS, save_screenshot, sign_in
@@ -102,8 +103,13 @@ def asof(driver: object, page: str) -> str:
 def wait_fresh(driver: object, page: str, why: str) -> None:
     """Until the page is live and a tick newer than the one on screen now has drawn."""
     before = asof(driver, page)
-    until(driver, lambda d: is_live(d, page) and asof(d, page) not in ("", before),
-          PATIENCE_S, f"{page}: {why}")
+    try:
+        until(driver, lambda d: is_live(d, page) and asof(d, page) not in ("", before),
+              PATIENCE_S)
+    except TimeoutException:
+        raise AssertionError(f"{page}: {why} ({state(driver, page)}, notice "
+                             f"{notice(driver, page)!r}, banner {asof(driver, page)!r} "
+                             f"was {before!r})") from None
 
 
 def check_not_live(driver: object, page: str, what: str) -> str:
