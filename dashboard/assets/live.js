@@ -48,7 +48,7 @@
   // runs on a plain timer in the page, so it needs no answer from any server; the next
   // fresh tick makes the page live again. Its state is kept on the frame element, so a
   // page opened anew starts fresh. Replay frames (.kz-replay) show the past on purpose.
-  const STALE_MS = 3000;
+  const STALE_MS = 4000;  // four ticks missed; with the 250 ms check, said within 5 s
 
   function frameOf(page) { return document.getElementById(idOf("frame", page, "f")); }
 

@@ -304,3 +304,53 @@ def test_breach_is_marked_on_the_strip_chart_and_in_replay(driver: object, live:
         "no marker for the alert on the replay chart")
     save_screenshot(driver, "replay-alert-marker")
     assert severe_logs(driver) == []
+
+
+# What the alerts page's buttons send, as a browser could forge it: the act callback with a
+# chosen button key and shelve minutes.
+ACT = """
+const [kind, key, minutes, done] = [arguments[0], arguments[1], arguments[2],
+                                    arguments[arguments.length - 1]];
+const button = {id: {kz: kind, key: key}, property: "n_clicks", value: 1};
+const body = {
+  output: "..al-result.children...al-changed.data..",
+  outputs: [{id: "al-result", property: "children"}, {id: "al-changed", property: "data"}],
+  inputs: [kind === "ack" ? [button] : [], kind === "shelve" ? [button] : []],
+  changedPropIds: [JSON.stringify({key: key, kz: kind}) + ".n_clicks"],
+  state: [{id: "al-comment", property: "value", value: "forged"},
+          {id: "al-minutes", property: "value", value: minutes},
+          {id: "al-changed", property: "data", value: 0}],
+};
+fetch("/_dash-update-component", {method: "POST", body: JSON.stringify(body),
+                                  headers: {"Content-Type": "application/json"}})
+  .then(r => r.text().then(t => done([r.status, t])), e => done([0, String(e)]));
+"""
+
+
+def test_forged_alert_ids_and_minutes_are_refused_with_a_message(driver: object,
+                                                                 live: Live) -> None:
+    """An alert key like `1/../../alerts/2` once made the dashboard acknowledge alert 2;
+    shelving for "abc" minutes was a 500. Both are clear messages now, and nothing changes."""
+    first, second = ("kazsat-2", None, "bus_voltage"), ("kazsat-3", None, "bus_voltage")
+    live.feeder.breach(first, 95.0)
+    live.feeder.breach(second, 95.0)
+    try:
+        target = open_alert(live, second)
+        open_page(driver, live, "/alerts")
+        driver.set_script_timeout(30)
+        cases = [("ack", f"{open_alert(live, first)['id']}/../../alerts/{target['id']}", 60,
+                  "alert id must be a whole number"),
+                 ("shelve", str(target["id"]), "abc", "shelve minutes must be a whole number"),
+                 ("shelve", f"{target['id']}?x=1", 60, "alert id must be a whole number")]
+        for kind, key, minutes, message in cases:
+            status, text = driver.execute_async_script(ACT, kind, key, minutes)
+            assert status == 200 and message in text and "Nothing was changed" in text, \
+                (kind, key, minutes, status, text[:300])
+        with live.stack.client() as c:
+            alerts = {a["id"]: a for a in
+                      c.get("/api/v1/alerts", params={"status": "all"}).json()["alerts"]}
+        assert not alerts[target["id"]]["acked_at"] and not alerts[target["id"]]["shelved_until"]
+    finally:
+        for series, value in ((first, 100.0), (second, 100.0)):
+            live.feeder.overrides.pop(series, None)
+            live.feeder.breach(series, value)
