@@ -80,6 +80,23 @@
     document.querySelectorAll(".kz-frame").forEach(paint);
   }, 250);
 
+  // The tick timer passed on to the server's tick callback only while none of this page's
+  // ticks is in flight (or the one in flight is RESEND_MS old: its answer is lost). Dash
+  // runs render only when no tick is pending; ticks fired every second regardless would,
+  // once a tick takes longer than that, keep one pending always and render never.
+  const RESEND_MS = 5000;
+
+  function gate(n) {
+    const out = window.dash_clientside.callback_context.outputs_list;
+    const frame = frameOf((Array.isArray(out) ? out[0] : out).id.page);
+    const now = Date.now();
+    if (frame && frame.kzSent && now - frame.kzSent < RESEND_MS) {
+      return window.dash_clientside.no_update;
+    }
+    if (frame) frame.kzSent = now;
+    return n || 0;
+  }
+
   // A tick's model: its cells, and whether it is fresh (the API answered) or says the API
   // is unreachable. The notice and frame are written by paint(), never through Dash, so
   // the watchdog and the ticks cannot overwrite each other; the Dash output is unused.
@@ -89,6 +106,7 @@
     const page = (Array.isArray(out) ? out[0] : out).id.page;
     const frame = frameOf(page);
     if (!model || !frame) return nu;
+    frame.kzSent = 0;  // the tick in flight has answered: the next may go
     if (model.down) {
       frame.kzDown = model.down;
     } else if (model.cells) {
@@ -180,6 +198,6 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
+    kazsat: {gate: gate, render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
   });
 })();
