@@ -153,7 +153,7 @@ def test_overview_shows_both_stations_side_by_side_with_state_and_prime(
         assert "OK" in text_of(driver, "vb", "overview", f"tile|{sid}")  # its state in words
         for sat in ("kazsat-2", "kazsat-3"):
             prime = text_of(driver, "v", "overview", f"prime|{sid}|{sat}")
-            marked = "kz-p" in class_of(driver, "vc", "overview", f"prime|{sid}|{sat}")
+            marked = "kz-p" in class_of(driver, "vc", "overview", f"prime|{sid}|{sat}").split()
             if sid == "akkol":
                 assert "PRIME" in prime and marked, (sid, sat, prime)
             else:
@@ -161,8 +161,10 @@ def test_overview_shows_both_stations_side_by_side_with_state_and_prime(
 
 
 def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> None:
-    open_page(driver, live, "/satellite/kazsat-2")
-    notice = ("down", "satellite", "notice")
+    # A station page: a satellite page opened with a full load is seen not to tick (see
+    # test_not_live.py), which its watchdog now says, and which is not this test's subject.
+    open_page(driver, live, "/station/akkol")
+    notice = ("down", "station", "notice")
     assert not shown(driver, *notice)
     live.stack.api.stop()
     until(driver, lambda d: "API unreachable since" in text_of(d, *notice), 10,
@@ -171,8 +173,8 @@ def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> Non
     live.stack.start_api()  # same port, same data folder
     until(driver, lambda d: not shown(d, *notice), 15,
           "the notice stayed after the API came back")
-    wait_ticking(driver, "satellite")
-    assert "kz-n" in class_of(driver, "vc", "satellite", "tile|kazsat-2|power")
+    wait_ticking(driver, "station")
+    assert "kz-n" in class_of(driver, "vc", "station", "tile|akkol")
     assert severe_logs(driver) == []
 
 
