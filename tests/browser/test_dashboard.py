@@ -161,8 +161,7 @@ def test_overview_shows_both_stations_side_by_side_with_state_and_prime(
 
 
 def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> None:
-    # A station page: a satellite page opened with a full load is seen not to tick (see
-    # test_not_live.py), which its watchdog now says, and which is not this test's subject.
+    # A station page (test_not_live.py covers every live page and way of failing).
     open_page(driver, live, "/station/akkol")
     notice = ("down", "station", "notice")
     assert not shown(driver, *notice)

@@ -122,15 +122,7 @@ def check_not_live(driver: object, page: str, what: str) -> str:
     return text
 
 
-# The satellite page, opened with a full load, is seen never to draw a tick on this
-# machine (on main too, before the watchdog: its banner froze silently); the watchdog
-# now says so. Kept here, expected to fail, until that is found and fixed.
-FROZEN_SATELLITE = pytest.mark.xfail(reason="the satellite page never draws a tick after a "
-                                            "full load (known defect, not the watchdog's)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=FROZEN_SATELLITE) if n == "satellite"
-                                  else n for n in LIVE_PAGES])
+@pytest.mark.parametrize("name", list(LIVE_PAGES))
 def test_each_way_the_api_fails_shows_not_live_and_recovers(
         driver: object, proxied: Proxied, name: str) -> None:
     page = name  # the keys of LIVE_PAGES are the pages' own names
