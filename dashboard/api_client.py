@@ -9,6 +9,7 @@ unreachable since …" and recover by itself when it answers again.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from typing import Any
@@ -19,7 +20,9 @@ import orjson
 from dashboard import session
 from dashboard.settings import get_settings
 
-TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+# Well under the 5 s in which a page must say it is not live, and short enough that a hung
+# API cannot hold many of the server's threads (see also the one probe at a time below).
+TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 LATEST_TTL_S = 0.4  # browsers ticking in the same second share one /latest answer
 # The mission carries the effective limits: an engineer's change reaches every page within
 # seconds, at one /mission request per few seconds per process, not one per tick.
@@ -33,9 +36,33 @@ class ApiUnavailable(Exception):
     """The API did not answer (refused, timed out, or a 5xx)."""
 
 
+class InvalidInput(ValueError):
+    """A value from the browser is not what it must be; the message says what and where."""
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also takes "²" and "٣"
+
+
+def whole_number(value: object, what: str) -> int:
+    """`value` (from the browser: an int, or a string of ASCII digits) as an int, else
+    InvalidInput naming `what`. Ids go into URL paths only through this."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput(f"{what} must be a whole number, not {value!r:.40}")
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise InvalidInput(f"{what} must be a whole number, not {value!r:.40}")
+        value = int(value)
+    if value < 0:
+        raise InvalidInput(f"{what} must not be negative, not {value}")
+    return value
+
+
 _local = threading.local()
 _status_lock = threading.Lock()
 _down_since: float | None = None
+# While the API is down, one request at a time finds out whether it is back; the others
+# fail at once instead of each holding a server thread for the whole timeout.
+_probe = threading.Lock()
 
 
 def _client() -> httpx.Client:
@@ -68,11 +95,17 @@ def request(method: str, path: str, **kwargs: Any) -> Any:
     if not token:
         raise session.SessionExpired(path)
     headers = {"Authorization": f"Token {token}"}
+    probing = _down_since is not None
+    if probing and not _probe.acquire(blocking=False):
+        raise ApiUnavailable(f"{path}: API down, another request is checking")
     try:
         response = _client().request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         _mark(up=False)
         raise ApiUnavailable(str(exc)) from exc
+    finally:
+        if probing:
+            _probe.release()
     _check(path, response)
     if response.headers.get("content-type", "").startswith("application/json"):
         return orjson.loads(response.content)
@@ -193,12 +226,17 @@ def recent_alerts(start: str) -> list[dict]:
 
 
 def acknowledge(alert_id: int | str, comment: str) -> None:
-    request("POST", f"/api/v1/alerts/{alert_id}/ack", json={"comment": comment})
+    """InvalidInput unless `alert_id` is a whole number (a browser's `1/../../alerts/2`
+    never becomes a path)."""
+    alert = whole_number(alert_id, "alert id")
+    request("POST", f"/api/v1/alerts/{alert}/ack", json={"comment": comment})
 
 
-def shelve(alert_id: int | str, minutes: int, comment: str) -> None:
-    request("POST", f"/api/v1/alerts/{alert_id}/shelve",
-            json={"minutes": minutes, "comment": comment})
+def shelve(alert_id: int | str, minutes: int | str, comment: str) -> None:
+    """InvalidInput unless `alert_id` and `minutes` are whole numbers."""
+    alert = whole_number(alert_id, "alert id")
+    request("POST", f"/api/v1/alerts/{alert}/shelve",
+            json={"minutes": whole_number(minutes, "shelve minutes"), "comment": comment})
 
 
 def eclipses(start: str, end: str) -> list[dict]:

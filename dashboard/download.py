@@ -28,16 +28,26 @@ RESOLUTIONS = {"raw": "raw samples", "1m": "1 min", "10m": "10 min", "1h": "1 h"
 FORMATS = {"csv": "CSV", "parquet": "Parquet"}
 
 
-def groups(keys: list[str]) -> dict[tuple[str, str], list[str]]:
+def groups(keys: list[str], known: set[tuple[str, str, str]] | None = None
+           ) -> dict[tuple[str, str], list[str]]:
     """Parameters per (satellite, station): one export request each. ValueError for a key
-    that is not satellite|station|parameter."""
+    that is not satellite|station|parameter, or (given `known`, the mission's series as
+    (satellite or "", station or "", parameter)) not a series of the mission."""
     out: dict[tuple[str, str], list[str]] = {}
     for key in keys:
         sat, sta, parameter = key.split("|")  # ValueError unless three parts
-        if not parameter:
+        if not parameter or (known is not None and (sat, sta, parameter) not in known):
             raise ValueError(key)
         out.setdefault((sat, sta), []).append(parameter)
     return out
+
+
+def mission_series() -> set[tuple[str, str, str]] | None:
+    """The mission's series as `groups` takes them; None while the API has not answered."""
+    mission = api_client.mission()
+    if mission is None:
+        return None
+    return {(sat or "", sta or "", key) for sat, sta, key in mission["series"]}
 
 
 def export() -> Response:
@@ -46,10 +56,21 @@ def export() -> Response:
     keys = args.getlist("series")
     back = "/replay?" + urlencode({"satellite": keys[0].split("|")[0] if keys else "",
                                    **{k: args[k] for k in ("start", "end") if k in args}})
+    # Everything from the browser is checked before it goes to the API: series against the
+    # mission, resolution and format against the choices offered.
+    resolution = args.get("resolution", "raw")
+    if resolution not in RESOLUTIONS or fmt not in FORMATS:
+        return refused(f"The export link asks for resolution {resolution[:20]!r} and format "
+                       f"{fmt[:20]!r}; the choices are {', '.join(RESOLUTIONS)} and "
+                       f"{', '.join(FORMATS)}.", back)
+    known = mission_series()
+    if known is None:
+        return refused("The monitor's API is unreachable; try again shortly.", back, 503)
     try:
-        parts = groups(keys)
-    except ValueError:
-        return refused("The export link names a series the dashboard does not know.", back)
+        parts = groups(keys, known)
+    except ValueError as exc:
+        return refused(f"The export link names a series the dashboard does not know: "
+                       f"{str(exc)[:80]!r}.", back)
     if not parts:
         return refused("Choose at least one parameter to export.", back)
     if fmt == "parquet" and len(parts) > 1:
@@ -60,7 +81,7 @@ def export() -> Response:
     try:
         for (sat, sta), parameters in parts.items():
             params = [(k, args.get(k, "")) for k in ("start", "end")]
-            params += [(k, args.get(k, d)) for k, d in (("resolution", "raw"), ("format", fmt))]
+            params += [("resolution", resolution), ("format", fmt)]
             params += [(k, v) for k, v in (("satellite", sat), ("station", sta)) if v]
             params += [("parameter", p) for p in parameters]
             opened.append(api_client.stream("/api/v1/export", params))

@@ -28,8 +28,8 @@ def tick(build: Builder, at: str | None = None) -> dict:
     except api_client.ApiUnavailable:
         since = api_client.down_since() or dt.datetime.now(dt.UTC).timestamp()
         stamp = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%H:%M:%S UTC")
-        return {"down": f"API unreachable since {stamp} — showing the last values received; "
-                        "reconnecting by itself"}
+        return {"down": f"NOT LIVE — API unreachable since {stamp}; the values shown are "
+                        "the last received. Reconnecting by itself."}
     snap = Snapshot(mission, body)
     model = Model()
     build(snap, model)

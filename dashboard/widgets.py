@@ -1,4 +1,4 @@
-"""Shared widgets used by every page: value cell, state tile, banner, API notice, strip chart,
+"""Shared widgets used by every page: value cell, state tile, banner, not-live notice, strip chart,
 and the clientside wiring that brings a page's cells to life from its tick model.
 
 Ids are pattern-matching dicts scoped by page ({"kz": kind, "page": page, "key": series key})
@@ -98,6 +98,7 @@ def banner(page: str) -> html.Div:
 
 
 def api_notice(page: str) -> html.Div:
+    """Says the page is not live and since when; filled by assets/live.js alone."""
     return html.Div("", id=ids("down", page, "notice"), className="kz-down", role="alert",
                     hidden=True)
 
@@ -106,6 +107,7 @@ def live_frame(page: str, children: list, extra_class: str = "") -> html.Div:
     """A live page: banner, API notice, the tick and slow timers, the tick model store."""
     return html.Div([banner(page), api_notice(page),
                      dcc.Interval(id=ids("tick", page, "t"), interval=TICK_MS),
+                     dcc.Store(id=ids("go", page, "t")),  # the timer, gated: tick_input
                      dcc.Interval(id=slow_id(page), interval=SLOW_MS),
                      dcc.Store(id=ids("model", page, "m")),
                      *children],
@@ -113,7 +115,10 @@ def live_frame(page: str, children: list, extra_class: str = "") -> html.Div:
 
 
 def tick_input(page: str) -> Input:
-    return Input(ids("tick", page, "t"), "n_intervals")
+    """What a page's tick callback runs on: the tick timer, passed on by assets/live.js only
+    while no tick of the page is in flight. Dash holds back the clientside render while a
+    tick is pending, so ticks slower than the timer, fired anyway, would starve it."""
+    return Input(ids("go", page, "t"), "data")
 
 
 def slow_id(page: str) -> str:
@@ -147,13 +152,14 @@ def register_live(page: str, charts: bool = False) -> None:
     """Wire a page's tick model to its cells, API notice (and charts) in the browser: no
     server trip. assets/live.js writes the cells; charts extend through Dash's extendData."""
     model = Input(ids("model", page, "m"), "data")
+    clientside_callback(ClientsideFunction("kazsat", "gate"), Output(ids("go", page, "t"), "data"),
+                        Input(ids("tick", page, "t"), "n_intervals"))
+    # render writes the cells, the notice and the frame's live state straight into the DOM
+    # (so does the page's not-live watchdog); Dash needs an output, it is never set.
     clientside_callback(
         ClientsideFunction("kazsat", "render"),
-        Output(ids("down", page, "notice"), "children"),
-        Output(ids("down", page, "notice"), "hidden"),
-        Output(ids("frame", page, "f"), "className"),
+        Output(ids("down", page, "notice"), "title"),
         model,
-        State(ids("frame", page, "f"), "className"),
     )
     if charts:
         clientside_callback(

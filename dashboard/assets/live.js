@@ -41,14 +41,81 @@
     });
   }
 
-  function render(model, frameClass) {
+  // The not-live watchdog. A live page is live while ticks bring fresh models; when none
+  // has come for STALE_MS (the API hung, slow, refused or failing, or the dashboard server
+  // itself gone), or the server says the API is unreachable, the page says so and since
+  // when, greys its values and hides "ALL NOMINAL" (theme.css, [data-kz-live=no]). This
+  // runs on a plain timer in the page, so it needs no answer from any server; the next
+  // fresh tick makes the page live again. Its state is kept on the frame element, so a
+  // page opened anew starts fresh. Replay frames (.kz-replay) show the past on purpose.
+  const STALE_MS = 4000;  // four ticks missed; with the 250 ms check, said within 5 s
+
+  function frameOf(page) { return document.getElementById(idOf("frame", page, "f")); }
+
+  function hhmmss(ms) { return new Date(ms).toISOString().slice(11, 19) + " UTC"; }
+
+  function paint(frame) {
+    if (frame.kzFresh === undefined) frame.kzFresh = Date.now();  // first seen: just drawn
+    const page = JSON.parse(frame.id).page;
+    const silent = Date.now() - frame.kzFresh;
+    const watched = !frame.classList.contains("kz-replay");
+    let text = "";
+    if (frame.kzDown) {
+      text = frame.kzDown;
+    } else if (watched && silent > STALE_MS) {
+      text = "NOT LIVE — no fresh telemetry since " + hhmmss(frame.kzFresh) + " (" +
+        Math.floor(silent / 1000) + " s); the values shown are the last received. " +
+        "Reconnecting by itself.";
+    }
+    const live = text ? "no" : "yes";
+    if (frame.dataset.kzLive !== live) frame.dataset.kzLive = live;
+    const notice = document.getElementById(idOf("down", page, "notice"));
+    if (notice) {
+      if (notice.textContent !== text) notice.textContent = text;
+      if (notice.hidden !== !text) notice.hidden = !text;
+    }
+  }
+
+  setInterval(function () {
+    document.querySelectorAll(".kz-frame").forEach(paint);
+  }, 250);
+
+  // The tick timer passed on to the server's tick callback only while none of this page's
+  // ticks is in flight (or the one in flight is RESEND_MS old: its answer is lost). Dash
+  // runs render only when no tick is pending; ticks fired every second regardless would,
+  // once a tick takes longer than that, keep one pending always and render never.
+  const RESEND_MS = 5000;
+
+  function gate(n) {
+    const out = window.dash_clientside.callback_context.outputs_list;
+    const frame = frameOf((Array.isArray(out) ? out[0] : out).id.page);
+    const now = Date.now();
+    if (frame && frame.kzSent && now - frame.kzSent < RESEND_MS) {
+      return window.dash_clientside.no_update;
+    }
+    if (frame) frame.kzSent = now;
+    return n || 0;
+  }
+
+  // A tick's model: its cells, and whether it is fresh (the API answered) or says the API
+  // is unreachable. The notice and frame are written by paint(), never through Dash, so
+  // the watchdog and the ticks cannot overwrite each other; the Dash output is unused.
+  function render(model) {
     const nu = window.dash_clientside.no_update;
-    if (!model) return [nu, nu, nu];
-    const page = window.dash_clientside.callback_context.outputs_list[0].id.page;
-    const base = (frameClass || "").replace(/\bkz-frozen\b/g, "").trim();
-    if (model.down) return [model.down, false, base + " kz-frozen"];
-    if (model.cells) applyCells(page, model.cells);
-    return ["", true, base];
+    const out = window.dash_clientside.callback_context.outputs_list;
+    const page = (Array.isArray(out) ? out[0] : out).id.page;
+    const frame = frameOf(page);
+    if (!model || !frame) return nu;
+    frame.kzSent = 0;  // the tick in flight has answered: the next may go
+    if (model.down) {
+      frame.kzDown = model.down;
+    } else if (model.cells) {
+      applyCells(page, model.cells);
+      frame.kzFresh = Date.now();
+      frame.kzDown = null;
+    }
+    paint(frame);
+    return nu;
   }
 
   // Cells of a second set on a page (replay's satellite tables), from their own model.
@@ -131,6 +198,6 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
+    kazsat: {gate: gate, render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
   });
 })();

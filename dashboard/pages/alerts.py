@@ -154,14 +154,18 @@ def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: i
     """Acknowledge or shelve the alert whose button was pressed, as the logged-in user."""
     if not ctx.triggered_id or not any(acks + shelves):
         return dash.no_update, dash.no_update
-    alert_id = ctx.triggered_id["key"]
     try:
+        # The button's key and the minutes come from the browser: whole numbers or nothing.
+        alert_id = api_client.whole_number(ctx.triggered_id["key"], "alert id")
         if ctx.triggered_id["kz"] == "ack":
             api_client.acknowledge(alert_id, comment or "")
             done = f"Alert {alert_id} acknowledged."
         else:
-            api_client.shelve(alert_id, int(minutes), comment or "")
-            done = f"Alert {alert_id} shelved for {minutes} min."
+            shelf = api_client.whole_number(minutes, "shelve minutes")
+            api_client.shelve(alert_id, shelf, comment or "")
+            done = f"Alert {alert_id} shelved for {shelf} min."
+    except api_client.InvalidInput as exc:
+        return f"Nothing was changed: {exc}.", dash.no_update
     except api_client.ApiUnavailable:
         done = "The API is unreachable; nothing was changed."
     except httpx.HTTPStatusError as exc:

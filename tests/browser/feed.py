@@ -3,7 +3,6 @@ with per-series overrides so a test can put one parameter out of limits."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
@@ -12,6 +11,10 @@ import httpx
 from kazsat.stack import Stack
 
 Series = tuple[str | None, str | None, str]
+
+
+class WriteRefused(AssertionError):
+    """The API answered a write with something other than 204: the test's data is wrong."""
 
 
 def nominal(p: dict, station: str | None, stations: dict) -> object:
@@ -59,6 +62,7 @@ class Feeder(threading.Thread):
         # One write at a time: a nominal batch landing after a breach burst would reset the
         # limit's persistence count.
         self._writing = threading.Lock()
+        self.error: WriteRefused | None = None
 
     def lines(self, t_ns: int, only: Series | None = None) -> str:
         params, stations = self.mission["parameters"], self.mission["stations"]
@@ -72,25 +76,46 @@ class Feeder(threading.Thread):
             groups.setdefault((p["subsystem"], tags), []).append(f"{key}={field(p, value)}")
         return "\n".join(f"{m},{tags} {','.join(f)} {t_ns}" for (m, tags), f in groups.items())
 
+    def _write(self, lines: str) -> None:
+        r = self.stack.write(lines)
+        if r.status_code != 204:
+            raise WriteRefused(f"write answered {r.status_code}: {r.text[:500]}")
+
     def write_now(self) -> None:
-        with self._writing, contextlib.suppress(httpx.HTTPError):  # the API may be down
-            self.stack.write(self.lines(time.time_ns()))
+        """One sample of every series now; WriteRefused on any answer but 204, httpx's
+        error when the API does not answer."""
+        with self._writing:
+            self._write(self.lines(time.time_ns()))
 
     def breach(self, series: Series, value: object, samples: int = 5) -> None:
         """Hold a series at `value`, writing a burst of samples a millisecond apart so that
-        the limit's persistence (counted in samples) is met now rather than seconds later."""
+        the limit's persistence (counted in samples) is met now rather than seconds later.
+        Fails at once with the API's answer when the write is refused."""
+        self.check()
         with self._writing:
             self.overrides[series] = value
             now = time.time_ns()
             batch = [self.lines(now + i * 1_000_000, only=series) for i in range(samples)]
-            self.stack.write("\n".join(batch))
+            self._write("\n".join(batch))
 
     def run(self) -> None:
         while not self._halt.is_set():
             started = time.monotonic()
-            self.write_now()
+            try:
+                self.write_now()
+            except httpx.TransportError:
+                pass  # the API is down or restarting (an outage test): keep trying
+            except WriteRefused as exc:
+                self.error = exc  # check() and stop() raise it in the test
+                return
             self._halt.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    def check(self) -> None:
+        """Raise the refusal that stopped the once-a-second writes, if one did."""
+        if self.error is not None:
+            raise self.error
 
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
+        self.check()

@@ -46,16 +46,6 @@ def shown(driver: object, kind: str, page: str, key: str) -> bool:
         dash_id(kind, page, key)))
 
 
-WATCH = """
-const [id, cls, name] = arguments;
-window.kzSeen = window.kzSeen || {};
-const el = document.getElementById(id);
-new MutationObserver((_, obs) => {
-  if (el.classList.contains(cls)) { window.kzSeen[name] = Date.now(); obs.disconnect(); }
-}).observe(el, {attributes: true, attributeFilter: ["class"]});
-"""
-
-
 def until(driver: object, condition: object, timeout: float = 10, message: str = "") -> object:
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(
         lambda d: condition(d), message)
@@ -82,7 +72,7 @@ def wait_ticking(driver: object, page: str) -> None:
             seen.append(text)
         return len(seen) >= 3
 
-    until(driver, moved, 10, "the page does not tick")
+    until(driver, moved, 20, "the page does not tick")
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -109,25 +99,18 @@ def test_live_value_changes_without_reload(driver: object, live: Live) -> None:
     assert marker.is_displayed()
 
 
-def test_limit_breach_turns_tile_and_banner_critical_within_two_seconds(
-        driver: object, live: Live) -> None:
+def test_limit_breach_turns_tile_and_banner_critical(driver: object, live: Live) -> None:
+    """How soon is measured by benchmarks/dashboard.py; here: that it shows, in words."""
     open_page(driver, live, "/")
     wait_ticking(driver, "overview")
     tile = ("vc", "overview", "tile|kazsat-2|power")
     assert "kz-n" in class_of(driver, *tile)
     series = ("kazsat-2", None, "bus_voltage")
-    # The browser notes when the tile and banner change, so that the test's own polling
-    # (slow on a loaded machine) does not count against the dashboard.
-    driver.execute_script(WATCH, dash_id(*tile), "kz-c", "tile")
-    driver.execute_script(WATCH, dash_id("vc", "overview", "banner|critical"), "kz-c", "banner")
     live.feeder.breach(series, 95.0)  # below the critical low bound of the mission
-    written_ms = time.time() * 1000  # the API has answered: it holds the breach
     until(driver, lambda d: "kz-c" in class_of(d, *tile)
           and "CRITICAL" in text_of(d, "vb", "overview", "tile|kazsat-2|power")
-          and "1 CRITICAL" in text_of(d, "v", "overview", "banner|critical"), 5,
+          and "1 CRITICAL" in text_of(d, "v", "overview", "banner|critical"), 20,
           "tile and banner did not turn critical")
-    seen = driver.execute_script("return window.kzSeen;")
-    elapsed = (max(seen["tile"], seen["banner"]) - written_ms) / 1000
     cell = ("vc", "overview", "kazsat-2||bus_voltage")
     assert "kz-c" in class_of(driver, *cell)
     assert "CRIT" in text_of(driver, "vb", "overview", "kazsat-2||bus_voltage")
@@ -135,14 +118,52 @@ def test_limit_breach_turns_tile_and_banner_critical_within_two_seconds(
     save_screenshot(driver, "overview-critical")
     live.feeder.overrides.pop(series)
     live.feeder.breach(series, 100.0)
-    until(driver, lambda d: "kz-n" in class_of(d, *tile), 10, "tile never came back nominal")
-    print(f"critical shown {elapsed:.2f} s after the write")
-    assert elapsed < 2.0, f"critical shown {elapsed:.2f} s after the write"
+    until(driver, lambda d: "kz-n" in class_of(d, *tile), 20, "tile never came back nominal")
+
+
+ROW = """
+const out = {};
+for (const sid of arguments[0]) {
+  const link = document.querySelector(`.kz-station a[href='/station/${sid}']`);
+  const panel = link && link.closest('.kz-station');
+  if (!panel) continue;
+  const r = panel.getBoundingClientRect();
+  const row = panel.parentElement;
+  out[sid] = {top: r.top, left: r.left, right: r.right, row: [...row.parentElement.children]
+              .indexOf(row), text: panel.innerText};
+}
+return out;
+"""
+
+
+def test_overview_shows_both_stations_side_by_side_with_state_and_prime(
+        driver: object, live: Live) -> None:
+    open_page(driver, live, "/")
+    wait_ticking(driver, "overview")
+    until(driver, lambda d: "PRIME" in text_of(d, "v", "overview", "prime|akkol|kazsat-2"), 20,
+          "Akkol never marked prime")
+    panels = driver.execute_script(ROW, ["akkol", "kokterek"])
+    akkol, kokterek = panels["akkol"], panels["kokterek"]
+    # One row: the same top, Akkol (the primary) on the left, not overlapping.
+    assert akkol["row"] == kokterek["row"]
+    assert abs(akkol["top"] - kokterek["top"]) < 1
+    assert akkol["right"] <= kokterek["left"]
+    assert "PRIMARY" in akkol["text"] and "RESERVE" in kokterek["text"].upper()
+    for sid in ("akkol", "kokterek"):
+        assert "OK" in text_of(driver, "vb", "overview", f"tile|{sid}")  # its state in words
+        for sat in ("kazsat-2", "kazsat-3"):
+            prime = text_of(driver, "v", "overview", f"prime|{sid}|{sat}")
+            marked = "kz-p" in class_of(driver, "vc", "overview", f"prime|{sid}|{sat}").split()
+            if sid == "akkol":
+                assert "PRIME" in prime and marked, (sid, sat, prime)
+            else:
+                assert "standby" in prime and not marked, (sid, sat, prime)
 
 
 def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> None:
-    open_page(driver, live, "/satellite/kazsat-2")
-    notice = ("down", "satellite", "notice")
+    # A station page (test_not_live.py covers every live page and way of failing).
+    open_page(driver, live, "/station/akkol")
+    notice = ("down", "station", "notice")
     assert not shown(driver, *notice)
     live.stack.api.stop()
     until(driver, lambda d: "API unreachable since" in text_of(d, *notice), 10,
@@ -151,8 +172,8 @@ def test_api_outage_shows_notice_and_recovers(driver: object, live: Live) -> Non
     live.stack.start_api()  # same port, same data folder
     until(driver, lambda d: not shown(d, *notice), 15,
           "the notice stayed after the API came back")
-    wait_ticking(driver, "satellite")
-    assert "kz-n" in class_of(driver, "vc", "satellite", "tile|kazsat-2|power")
+    wait_ticking(driver, "station")
+    assert "kz-n" in class_of(driver, "vc", "station", "tile|akkol")
     assert severe_logs(driver) == []
 
 
@@ -284,3 +305,53 @@ def test_breach_is_marked_on_the_strip_chart_and_in_replay(driver: object, live:
         "no marker for the alert on the replay chart")
     save_screenshot(driver, "replay-alert-marker")
     assert severe_logs(driver) == []
+
+
+# What the alerts page's buttons send, as a browser could forge it: the act callback with a
+# chosen button key and shelve minutes.
+ACT = """
+const [kind, key, minutes, done] = [arguments[0], arguments[1], arguments[2],
+                                    arguments[arguments.length - 1]];
+const button = {id: {kz: kind, key: key}, property: "n_clicks", value: 1};
+const body = {
+  output: "..al-result.children...al-changed.data..",
+  outputs: [{id: "al-result", property: "children"}, {id: "al-changed", property: "data"}],
+  inputs: [kind === "ack" ? [button] : [], kind === "shelve" ? [button] : []],
+  changedPropIds: [JSON.stringify({key: key, kz: kind}) + ".n_clicks"],
+  state: [{id: "al-comment", property: "value", value: "forged"},
+          {id: "al-minutes", property: "value", value: minutes},
+          {id: "al-changed", property: "data", value: 0}],
+};
+fetch("/_dash-update-component", {method: "POST", body: JSON.stringify(body),
+                                  headers: {"Content-Type": "application/json"}})
+  .then(r => r.text().then(t => done([r.status, t])), e => done([0, String(e)]));
+"""
+
+
+def test_forged_alert_ids_and_minutes_are_refused_with_a_message(driver: object,
+                                                                 live: Live) -> None:
+    """An alert key like `1/../../alerts/2` once made the dashboard acknowledge alert 2;
+    shelving for "abc" minutes was a 500. Both are clear messages now, and nothing changes."""
+    first, second = ("kazsat-2", None, "bus_voltage"), ("kazsat-3", None, "bus_voltage")
+    live.feeder.breach(first, 95.0)
+    live.feeder.breach(second, 95.0)
+    try:
+        target = open_alert(live, second)
+        open_page(driver, live, "/alerts")
+        driver.set_script_timeout(30)
+        cases = [("ack", f"{open_alert(live, first)['id']}/../../alerts/{target['id']}", 60,
+                  "alert id must be a whole number"),
+                 ("shelve", str(target["id"]), "abc", "shelve minutes must be a whole number"),
+                 ("shelve", f"{target['id']}?x=1", 60, "alert id must be a whole number")]
+        for kind, key, minutes, message in cases:
+            status, text = driver.execute_async_script(ACT, kind, key, minutes)
+            assert status == 200 and message in text and "Nothing was changed" in text, \
+                (kind, key, minutes, status, text[:300])
+        with live.stack.client() as c:
+            alerts = {a["id"]: a for a in
+                      c.get("/api/v1/alerts", params={"status": "all"}).json()["alerts"]}
+        assert not alerts[target["id"]]["acked_at"] and not alerts[target["id"]]["shelved_until"]
+    finally:
+        for series, value in ((first, 100.0), (second, 100.0)):
+            live.feeder.overrides.pop(series, None)
+            live.feeder.breach(series, value)

@@ -221,13 +221,20 @@ def test_downloads_the_range_raw_and_as_a_rollup(driver: object, live: Live,
 
 def test_a_refused_export_reads_as_a_message(driver: object, live: Live,
                                              history: History) -> None:
-    """The API's 400 and 404 come back as a page saying why, with a way back; without a
-    session the route sends to the login page like every other."""
+    """The API's refusals and the dashboard's own checks of the link come back as a page
+    saying why, with a way back; without a session the route sends to the login page like
+    every other."""
     url = f"{live.stack.dashboard_url}/download/export?resolution=raw"
     cases = {f"series=kazsat-2||bus_voltage&start={history.at(60)}&end={history.at(0)}"
              "&format=csv": (400, "The API refused the export: end must be after start."),
+             # Checked against the mission before any request to the API is built.
              f"series=kazsat-2||no_such_thing&{history.range_query}&format=csv":
-             (404, "The API refused the export: no series kazsat-2/no_such_thing."),
+             (400, "The export link names a series the dashboard does not know: "
+                   "'kazsat-2||no_such_thing'."),
+             f"series=kazsat-2||..%2Falerts%2F2%2Fack&{history.range_query}&format=csv":
+             (400, "The export link names a series the dashboard does not know"),
+             f"series=kazsat-2||bus_voltage&{history.range_query}&format=xml":
+             (400, "The export link asks for resolution 'raw' and format 'xml'"),
              f"series=kazsat-2||bus_voltage&series=kazsat-2|akkol|ebn0_db&{history.range_query}"
              "&format=parquet": (400, "A Parquet export takes the parameters of one")}
     for query, (status, message) in cases.items():
