@@ -563,7 +563,7 @@ def test_limits_must_be_finite_and_removing_one_is_named(stack: Stack) -> None:
 
 
 def test_error_answers_quote_at_most_200_characters(stack: Stack) -> None:
-    huge = "x" * 5_000_000
+    huge = "x" * 60_000  # within the line length limit, so the tag itself is refused
     r = stack.write(f"power,satellite={huge} bus_voltage=1 {time.time_ns()}")
     assert r.status_code == 400, r.text[:300]
     message = r.json()["message"]
