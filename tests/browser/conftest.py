@@ -127,13 +127,18 @@ def sign_in(driver: object, stack: Stack, name: str, password: str = PASSWORD,
 
 
 def _attached(element: object) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.is_enabled()
         return True
     except StaleElementReferenceException:
         return False
+    except WebDriverException as exc:
+        # Asked while the next page replaces the document, chromedriver may say this instead.
+        if "does not belong to the document" in str(exc):
+            return False
+        raise
 
 
 def save_screenshot(driver: object, name: str) -> Path:
