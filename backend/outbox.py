@@ -19,8 +19,8 @@ import smtplib
 import ssl
 import threading
 import time
-from typing import Any
 from email.utils import parseaddr
+from typing import Any
 
 from sqlalchemy import Engine, Row, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError

@@ -151,7 +151,8 @@ class SqlStore:
         elif rows:
             conn.exec_driver_sql(self._sql_rollup_pg, tuple(map(list, zip(*rows))))
 
-    def _insert_samples_pg(self, conn: Connection, cols: Columns, fresh_mask: np.ndarray) -> Columns:
+    def _insert_samples_pg(self, conn: Connection, cols: Columns,
+                           fresh_mask: np.ndarray) -> Columns:
         """Insert what is new; return exactly the samples that were stored. Fresh samples
         (newer than their series' latest) go in by COPY, about twice the rate of an INSERT
         here; the rest (late, resent, ahead) by one INSERT … ON CONFLICT DO NOTHING
