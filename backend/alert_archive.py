@@ -10,8 +10,9 @@ their own read-only connection.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, or_, select, update
 
 from backend import audit, db
 from backend.alerts import AlertConflict, AlertNotFound, OpenAlert, alert_key, where
@@ -48,18 +49,20 @@ class AlertArchive:
 
     def raised(self, conn: Connection, alert: OpenAlert, shelved_by: str | None) -> int:
         """Insert the new alert's row; its id."""
-        return conn.execute(db.alerts.insert().values(
+        key = conn.execute(db.alerts.insert().values(
             kind=alert.kind, series_id=alert.series_id, satellite=alert.satellite,
             station=alert.station, parameter=alert.parameter, severity=alert.severity,
             state=alert.state, value=alert.value, limit_text=alert.limit,
             raised_t=alert.raised_t, updated_t=alert.updated_t,
             shelved_until_t=alert.shelved_until_t,
-            shelved_by=shelved_by if alert.shelved_until_t else None)).inserted_primary_key[0]
+            shelved_by=shelved_by if alert.shelved_until_t else None)).inserted_primary_key
+        assert key is not None  # an INSERT of one row has its key
+        return int(key[0])
 
     def moved(self, conn: Connection, alert: OpenAlert, escalated: bool) -> None:
         """Write the alert's state, worst value and severity; an escalation resets its
         acknowledgement (the operator acknowledged the lesser one)."""
-        values: dict = {"state": alert.state, "updated_t": alert.updated_t,
+        values: dict[str, Any] = {"state": alert.state, "updated_t": alert.updated_t,
                         "value": alert.value, "limit_text": alert.limit,
                         "severity": alert.severity}
         if escalated:
@@ -73,7 +76,7 @@ class AlertArchive:
     # ---- operator actions: the row, its audit record -----------------------------------------
 
     def acknowledge(self, conn: Connection, alert_id: int, actor: str, role: str,
-                    comment: str, now: int) -> Row:
+                    comment: str, now: int) -> Row[Any]:
         row = self._open_row(conn, alert_id)
         if row.acked_t is not None:
             raise AlertConflict(f"alert {alert_id} was already acknowledged by "
@@ -86,7 +89,7 @@ class AlertArchive:
         return row
 
     def shelve(self, conn: Connection, alert_id: int, actor: str, role: str,
-               until: int | None, minutes: int, comment: str, now: int) -> Row:
+               until: int | None, minutes: int, comment: str, now: int) -> Row[Any]:
         """Shelve until `until` (None: take it off the shelf)."""
         row = self._open_row(conn, alert_id)
         conn.execute(update(db.alerts).where(db.alerts.c.id == alert_id).values(
@@ -96,7 +99,7 @@ class AlertArchive:
         return row
 
     @staticmethod
-    def _open_row(conn: Connection, alert_id: int) -> Row:
+    def _open_row(conn: Connection, alert_id: int) -> Row[Any]:
         row = conn.execute(select(db.alerts).where(db.alerts.c.id == alert_id)).first()
         if row is None:
             raise AlertNotFound(alert_id)
@@ -106,7 +109,7 @@ class AlertArchive:
 
     # ---- queries -----------------------------------------------------------------------------
 
-    def get(self, alert_id: int) -> dict:
+    def get(self, alert_id: int) -> dict[str, Any]:
         with db.reader(self.engine).connect() as conn:
             row = conn.execute(select(db.alerts).where(db.alerts.c.id == alert_id)).first()
         if row is None:
@@ -116,20 +119,21 @@ class AlertArchive:
     def list_alerts(self, status: str = "active", satellite: str | None = None,
                     station: str | None = None, severity: str | None = None,
                     start_ns: int | None = None, end_ns: int | None = None,
-                    limit: int = 200) -> list[dict]:
+                    limit: int = 200) -> list[dict[str, Any]]:
         """Newest first. start/end select alerts open at some time in [start, end)."""
         now = time.time_ns()
         a = db.alerts.c
         open_ = a.cleared_t.is_(None)
         shelved = and_(a.shelved_until_t.is_not(None), a.shelved_until_t > now)
-        conditions = {
+        by_status: dict[str, list[ColumnElement[bool]]] = {
             "active": [open_],
             "unacknowledged": [open_, a.acked_t.is_(None), ~shelved],
             "acknowledged": [open_, a.acked_t.is_not(None)],
             "shelved": [open_, shelved],
             "cleared": [a.cleared_t.is_not(None)],
             "all": [],
-        }[status]
+        }
+        conditions = by_status[status]
         if satellite:
             conditions.append(a.satellite == satellite)
         if station:
@@ -144,7 +148,7 @@ class AlertArchive:
         with db.reader(self.engine).connect() as conn:
             return [self._out(r, now) for r in conn.execute(query.limit(limit))]
 
-    def _out(self, r: Row, now: int) -> dict:
+    def _out(self, r: Row[Any], now: int) -> dict[str, Any]:
         p = self.mission.parameters.get(r.parameter or "")
         value = None
         if r.value is not None:
@@ -162,6 +166,6 @@ class AlertArchive:
                 "shelved_until": format_time(shelved) if shelved else None}
 
 
-def _target(row: Row) -> str:
+def _target(row: Row[Any]) -> str:
     """The audit row's target: 'alert 12 (akkol/kazsat-2 ebn0_db)'."""
     return f"alert {row.id} ({where(row.satellite, row.station)} {row.parameter or 'telemetry'})"

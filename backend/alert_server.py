@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,7 +71,8 @@ class AlertServer:
             self._load()
             if self._open:
                 log.info("%d open alerts restored", len(self._open))
-            return {op.series_id: op.state for op in self._open.values() if op.kind == "limit"}
+            return {op.series_id: op.state for op in self._open.values()
+                    if op.kind == "limit" and op.series_id is not None}
 
     def _load(self) -> None:
         with db.reader(self.engine).connect() as conn:
@@ -221,11 +223,13 @@ class AlertServer:
         """The time an alert's rate limit is counted on, as when it was raised: its
         series' newest sample for a limit alert (the breach held until then), the
         server clock for a stale one."""
-        return self.checker.newest_t([op.series_id]) if op.kind == "limit" else now
+        if op.kind == "limit" and op.series_id is not None:
+            return self.checker.newest_t([op.series_id])
+        return now
 
     # ---- operator actions --------------------------------------------------------------------
 
-    def acknowledge(self, alert_id: int, actor: str, role: str, comment: str) -> dict:
+    def acknowledge(self, alert_id: int, actor: str, role: str, comment: str) -> dict[str, Any]:
         now = time.time_ns()
         with self._lock:
             with self.engine.begin() as conn:
@@ -236,7 +240,8 @@ class AlertServer:
         log.info("alert %d acknowledged by %s: %s", alert_id, actor, comment or "-")
         return self.archive.get(alert_id)
 
-    def shelve(self, alert_id: int, actor: str, role: str, minutes: int, comment: str) -> dict:
+    def shelve(self, alert_id: int, actor: str, role: str, minutes: int,
+               comment: str) -> dict[str, Any]:
         """Shelve the alert's series (or entity) for `minutes`; 0 takes it off the shelf."""
         now = time.time_ns()
         until = now + minutes * 60 * NS if minutes else None
@@ -258,13 +263,13 @@ class AlertServer:
 
     # ---- reading: rows from the archive, counts from memory ------------------------------------
 
-    def get(self, alert_id: int) -> dict:
+    def get(self, alert_id: int) -> dict[str, Any]:
         return self.archive.get(alert_id)
 
     def list_alerts(self, status: str = "active", satellite: str | None = None,
                     station: str | None = None, severity: str | None = None,
                     start_ns: int | None = None, end_ns: int | None = None,
-                    limit: int = 200) -> list[dict]:
+                    limit: int = 200) -> list[dict[str, Any]]:
         return self.archive.list_alerts(status, satellite, station, severity, start_ns,
                                         end_ns, limit)
 

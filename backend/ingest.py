@@ -191,7 +191,8 @@ class Ingestor:
             raise IngestError("no data lines in the body")
         return batch
 
-    def _one_line(self, line: str, number: int, now_ns: int, limits: tuple, batch: Batch) -> None:
+    def _one_line(self, line: str, number: int, now_ns: int, limits: tuple[int, int, str],
+                  batch: Batch) -> None:
         horizon, _, precision = limits
         try:
             for parsed in parse_lines(line, precision):
@@ -286,7 +287,7 @@ def _number(param: Parameter, raw: FieldValue, line: int) -> float:
         if kind is float or kind is int:
             return float(raw)
     elif param.type == "int":
-        if kind is int or (kind is float and raw.is_integer()):
+        if kind is int or (isinstance(raw, float) and raw.is_integer()):
             return float(raw)
     elif param.type == "bool":
         if kind is bool:

@@ -361,7 +361,7 @@ def instant_state(parameter: Parameter, limits: Limits | None, value: float) -> 
     limits = limits or parameter.limits
     if parameter.type in ("bool", "enum"):
         key = ("true" if value else "false") if parameter.type == "bool" \
-            else parameter.decode(value)
+            else str(parameter.decode(value))  # an enum decodes to its value's name
         return parameter.states.get(key, "nominal")
     for name, band in (("critical", limits.critical), ("warning", limits.warning)):
         if band and _outside(band, value):

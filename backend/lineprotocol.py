@@ -184,11 +184,11 @@ def _value(text: str, name: str, number: int) -> FieldValue:
         raise LineError(number, f"field {name!r}: value {_shown(text)} is not a finite number")
     if not _FLOAT(text):
         raise LineError(number, f"field {name!r}: value {_shown(text)} is not a number")
-    value = float(text)
-    if not math.isfinite(value):
+    real = float(text)
+    if not math.isfinite(real):
         raise LineError(number, f"field {name!r}: value {_shown(text)} is not a finite number "
                                 "(out of a double's range)")
-    return value
+    return real
 
 
 def _time(stamp: str | None, scale: int, number: int) -> int | None:

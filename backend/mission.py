@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 Severity = Literal["nominal", "warning", "critical"]
 EntityKind = Literal["satellite", "station", "link"]
 ParamType = Literal["float", "int", "bool", "enum"]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class MissionError(ValueError):
@@ -125,6 +128,9 @@ class Parameter(BaseModel):
         for value in self.states:
             if value not in allowed:
                 raise ValueError(f"state for unknown value {value!r}")
+        if self.per_transponder and (self.n is None or self.entity == "station"):
+            raise ValueError("per_transponder comes from `repeat: transponders` on a satellite "
+                             "or link parameter")
         check_limits(self.limits, self.hysteresis)
         return self
 
@@ -169,9 +175,13 @@ class Mission(BaseModel):
             return False
         if station is not None and station not in self.stations:
             return False
-        return not (p.per_transponder and p.n > self.satellites[satellite].transponders)
+        if not p.per_transponder:
+            return True
+        # Parameter's validator gives a per-transponder parameter its n and a satellite side.
+        return (satellite is not None and p.n is not None
+                and p.n <= self.satellites[satellite].transponders)
 
-    def document(self) -> dict:
+    def document(self) -> dict[str, Any]:
         """The mission as JSON-ready data, with the list of series as [satellite, station,
         parameter]: what `GET /api/v1/mission` serves and the simulator reads."""
         body = self.model_dump(mode="json")
@@ -198,13 +208,13 @@ def load_mission(path: Path) -> Mission:
     if not isinstance(raw, dict):
         raise MissionError(f"{path}: expected a mapping at the top level")
 
-    def build(kind: str, model: type[BaseModel], entry_id: str, body: object) -> BaseModel:
+    def build(kind: str, model: type[M], entry_id: str, body: Any) -> M:  # body: raw YAML
         try:
             return model.model_validate({"id": entry_id, **(body or {})})
         except (ValidationError, TypeError) as exc:
             raise MissionError(f"{path}: {kind} {entry_id!r}: {_why(exc)}") from exc
 
-    def section(name: str, model: type[BaseModel]) -> dict:
+    def section(name: str, model: type[M]) -> dict[str, M]:
         return {k: build(name, model, k, v) for k, v in (raw.get(f"{name}s") or {}).items()}
 
     satellites = section("satellite", Satellite)
@@ -242,10 +252,11 @@ def _why(exc: Exception) -> str:
     return str(exc)
 
 
-def _expand(entry: dict, defaults: dict, subsystems: dict[str, Subsystem],
+def _expand(entry: dict[str, Any], defaults: dict[str, Any], subsystems: dict[str, Subsystem],
             max_transponders: int) -> list[Parameter]:
     entry = {**defaults, **entry}
-    subsystem = subsystems.get(entry.get("subsystem"))
+    named = entry.get("subsystem")
+    subsystem = subsystems.get(named) if isinstance(named, str) else None
     if subsystem is None:
         raise ValueError(f"unknown subsystem {entry.get('subsystem')!r}")
     entry["entity"] = subsystem.entity

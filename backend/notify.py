@@ -12,7 +12,10 @@ import html
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from typing import Any
 from urllib.parse import urlencode
+
+from sqlalchemy import Row
 
 from backend.mission import Mission
 from backend.settings import Settings, split_addresses
@@ -167,7 +170,7 @@ def _where(mission: Mission, facts: AlertFacts) -> str:
     return f"{sta} → {sat}" if sat and sta else (sat or sta or "")
 
 
-def to_mime(row: object, sender: str) -> EmailMessage:
+def to_mime(row: Row[Any], sender: str) -> EmailMessage:
     """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored)."""
     msg = EmailMessage()
     msg["From"] = sender

@@ -20,8 +20,9 @@ import ssl
 import threading
 import time
 from email.utils import parseaddr
+from typing import Any
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, Row, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import db
@@ -82,7 +83,7 @@ class OutboxSender:
 
     # ---- delivering ------------------------------------------------------------------------
 
-    def pending(self) -> dict:
+    def pending(self) -> dict[str, Any]:
         """{"pending", "sent", "failed", "oldest_pending", "last_error", "idle"} for the API.
         idle: no message is due now and none is being sent; those pending wait out a
         back-off (or there are none), so nothing goes out until that or a new message."""
@@ -191,7 +192,7 @@ class OutboxSender:
             raise
         return smtp
 
-    def _sent(self, row: object, refused: dict) -> None:
+    def _sent(self, row: Row[Any], refused: dict[str, tuple[int, bytes]]) -> None:
         now = time.time_ns()
         with self.engine.begin() as conn:
             conn.execute(update(db.outbox).where(db.outbox.c.id == row.id).values(
@@ -202,7 +203,7 @@ class OutboxSender:
                         ", ".join(refused))
         log.info("alert email sent: %s %s to %s", row.message_id, row.subject, row.recipients)
 
-    def _failed(self, row: object, error: str, permanent: bool) -> None:
+    def _failed(self, row: Row[Any], error: str, permanent: bool) -> None:
         s = self.settings
         attempts = row.attempts + 1
         now = time.time_ns()
@@ -245,5 +246,7 @@ def _reason(exc: BaseException) -> str:
         return "recipients refused: " + ", ".join(
             f"{r} ({code})" for r, (code, _) in exc.recipients.items())
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+        error = exc.smtp_error  # bytes from smtplib; typeshed allows str
+        text = error.decode(errors="replace") if isinstance(error, bytes) else error
+        return f"{exc.smtp_code} {text}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -48,7 +48,14 @@ def test_shipped_file_has_every_subsystem_and_the_transponders():
     (lambda raw: param(raw, "battery_soc").update(subsystem="powr"), "unknown subsystem"),
     (lambda raw: raw["parameters"].append(dict(param(raw, "battery_soc"))), "duplicate key"),
     (lambda raw: raw["satellites"]["kazsat-2"].pop("longitude_deg"), "satellite 'kazsat-2'"),
-], ids=["type", "band order", "nesting", "hysteresis", "subsystem", "duplicate", "satellite"])
+    # Set by hand, per_transponder once reached the series list as a KeyError (a station
+    # parameter has no satellite) or a TypeError (no n to compare with the count).
+    (lambda raw: param(raw, "mains_power_ok").update(per_transponder=True),
+     "'mains_power_ok'.*repeat: transponders"),
+    (lambda raw: param(raw, "bus_voltage").update(per_transponder=True),
+     "'bus_voltage'.*repeat: transponders"),
+], ids=["type", "band order", "nesting", "hysteresis", "subsystem", "duplicate", "satellite",
+        "per-transponder station", "per-transponder without n"])
 def test_a_broken_entry_is_named(tmp_path, change, names):
     with pytest.raises(MissionError, match=names):
         load_mission(broken(tmp_path, change))

@@ -3,7 +3,7 @@ lock-outs (clear). The CLI does the same (`kazsat token …`, `kazsat user unloc
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
@@ -19,7 +19,7 @@ TokenId = Annotated[int, Path(ge=1, le=2**53, description="token id (GET /api/v1
 UserName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="user name")]
 
 
-def describe(info: tokens.TokenInfo) -> dict:
+def describe(info: tokens.TokenInfo) -> dict[str, Any]:
     return {"id": info.id, "name": info.name, "role": info.role,
             "created": format_time(info.created_t), "revoked": info.revoked}
 

@@ -4,7 +4,7 @@ operator (or engineer) token; changing limits an engineer token."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -82,7 +82,7 @@ def shelve(alert_id: AlertId, body: ShelveBody, services: ServicesDep,
                                                          body.minutes, body.comment))
 
 
-def _act(alert_id: int, action: Callable[[], dict]) -> OrjsonResponse:
+def _act(alert_id: int, action: Callable[[], dict[str, Any]]) -> OrjsonResponse:
     try:
         return OrjsonResponse(action())
     except AlertNotFound:
@@ -146,6 +146,6 @@ def _parameter(services: Services, key: str) -> Parameter:
     return p
 
 
-def _one(services: Services, key: str) -> dict:
+def _one(services: Services, key: str) -> dict[str, Any]:
     return overrides.describe(services.engine, services.limits, services.mission, [key])[0]
 

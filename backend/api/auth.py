@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,13 +70,14 @@ def trusted(peer: str, proxies: list[str]) -> bool:
 
 
 def throttle(request: Request) -> LoginThrottle:
-    return request.app.state.login_throttle
+    login_throttle: LoginThrottle = request.app.state.login_throttle  # State holds Any
+    return login_throttle
 
 
 Caller = Annotated[Principal, Depends(caller)]
 
 
-def describe(p: Principal) -> dict:
+def describe(p: Principal) -> dict[str, Any]:
     """Who a caller is and what their role may do (the dashboard shows only what they may)."""
     return {"name": p.name, "role": p.role, "kind": "session" if p.session else "token",
             "expires": format_time(p.expires_t) if p.expires_t else None,

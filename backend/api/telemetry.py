@@ -4,7 +4,7 @@ states and station status live in backend.status)."""
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
@@ -66,10 +66,10 @@ def series(services: ServicesDep, _: Reader,
     at most max_points, else min/max/mean/count buckets from the coarsest rollup level that
     gives enough; `resolution` says which."""
     start_ns, end_ns = request_range(start, end)
-    out = []
+    out: list[dict[str, Any]] = []
     for info in find_series(services, satellite, station, parameter):
         result = services.store.range(info.id, start_ns, end_ns, max_points)
-        item = {"satellite": info.satellite, "station": info.station,
+        item: dict[str, Any] = {"satellite": info.satellite, "station": info.station,
                 "parameter": info.parameter.key,
                 "unit": info.parameter.unit, "resolution": result.resolution,
                 "bucket_s": result.bucket_s, "time": [format_time(t) for t in result.times]}

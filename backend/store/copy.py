@@ -48,9 +48,9 @@ def copy_history(source: Endpoint, dest: Endpoint, start_ns: int = 0, end_ns: in
                  progress: Callable[[int, int, int], None] | None = None) -> int:
     """Copy every series' raw samples in [start, end); return how many the destination
     stored. `progress(series_done, series_total, samples_copied)` after each batch."""
-    pairs = [(info.id, dest.registry.find(info.satellite, info.station, info.parameter.key))
+    found = [(info.id, dest.registry.find(info.satellite, info.station, info.parameter.key))
              for info in source.registry.by_id.values()]
-    pairs = [(a, b.id) for a, b in pairs if b is not None]
+    pairs = [(a, b.id) for a, b in found if b is not None]
     copied = stored = 0
     for done, (src_id, dst_id) in enumerate(pairs, start=1):
         batch = Batch()

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -29,6 +30,9 @@ import numpy as np
 from backend.series import SeriesInfo, SeriesRegistry
 from backend.settings import Settings
 from backend.store.base import CLOCK_TOLERANCE_S, NS, Batch, Buckets, RangeResult, StoreUnavailable
+
+if TYPE_CHECKING:  # imported where used: the SQL stores need no influxdb-client
+    from influxdb_client import InfluxDBClient
 
 log = logging.getLogger(__name__)
 EPOCH = "1970-01-01T00:00:00Z"
@@ -154,8 +158,9 @@ def csv_rows(rows: Iterator[list[str]]) -> Iterator[dict[str, str]]:
 # ---- the store ----------------------------------------------------------------------------
 
 class InfluxStore:
-    def __init__(self, client, bucket: str, registry: SeriesRegistry, retries: int = 5,
-                 chunk_points: int = 5000, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, client: InfluxDBClient, bucket: str, registry: SeriesRegistry,
+                 retries: int = 5, chunk_points: int = 5000,
+                 sleep: Callable[[float], None] = time.sleep,
                  clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -231,13 +236,17 @@ class InfluxStore:
         delay = 1.0
         for attempt in range(self.retries + 1):
             try:
-                self.write_api.write(bucket=self.bucket, record=body, write_precision="ns")
+                # The parameter is annotated WritePrecision, yet that class's constants are
+                # plain strings ("ns") and the client takes them: a gap in its annotations.
+                self.write_api.write(bucket=self.bucket, record=body,
+                                     write_precision="ns")  # type: ignore[arg-type]
                 return
             except InfluxDBError as exc:
                 status = getattr(exc, "status", None) or getattr(exc.response, "status", None)
                 retry = status in RETRY_STATUS or status is None
                 reason = f"InfluxDB refused the write ({status}): {exc.message}"
-                wait = float(exc.retry_after) if getattr(exc, "retry_after", None) else delay
+                retry_after = getattr(exc, "retry_after", None)
+                wait = float(retry_after) if retry_after else delay
             except OSError as exc:  # connection refused or reset, timeouts (urllib3 too)
                 retry, reason, wait = True, f"InfluxDB is unreachable: {exc}", delay
             except Exception as exc:  # urllib3's MaxRetryError and kin are not OSErrors
@@ -272,8 +281,8 @@ class InfluxStore:
     def _last(self, stop_ns: int) -> dict[int, tuple[int, float]]:
         out: dict[int, tuple[int, float]] = {}
         for r in self._query(last_query(self.bucket, stop_ns)):
-            sid = self.by_key.get((r.get("_measurement"), r.get("satellite", ""),
-                                   r.get("station", ""), r.get("_field")))
+            sid = self.by_key.get((r.get("_measurement", ""), r.get("satellite", ""),
+                                   r.get("station", ""), r.get("_field", "")))
             if sid is not None:  # other writers' series in the bucket are not ours
                 out[sid] = (parse_time(r["_time"]), _number(r["_value"]))
         return out
@@ -301,7 +310,7 @@ class InfluxStore:
         return RangeResult(flux_duration(every), every / NS, times, buckets=buckets)
 
     def export(self, series_ids: list[int], start_ns: int, end_ns: int,
-               level_s: int | None) -> Iterator[tuple]:
+               level_s: int | None) -> Iterator[tuple[Any, ...]]:
         for sid in series_ids:
             info = self.registry.by_id[sid]
             if level_s is None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from backend import db
@@ -36,6 +37,11 @@ from backend.store.base import (
 )
 
 log = logging.getLogger(__name__)
+
+# (min, max, sum, count) of the samples in a span.
+Aggregate = tuple[float, float, float, int]
+# (level, series_id, bucket_t, min, max, sum, count, first_t, first, last_t, last).
+RollupRow = tuple[int, int, int, float, float, float, int, int, float, int, float]
 
 
 class SqlStore:
@@ -131,7 +137,7 @@ class SqlStore:
                     self._upsert_latest(conn, live)
         return stored
 
-    def _upsert_latest(self, conn, live: Columns) -> None:
+    def _upsert_latest(self, conn: Connection, live: Columns) -> None:
         last = live.last_per_series()
         latest = (live.sids[last].tolist(), live.ts[last].tolist(), live.vs[last].tolist())
         if self._sqlite:
@@ -139,13 +145,14 @@ class SqlStore:
         else:
             conn.exec_driver_sql(self._sql_latest_pg, latest)
 
-    def _upsert_rollups(self, conn, rows: list[tuple]) -> None:
+    def _upsert_rollups(self, conn: Connection, rows: list[RollupRow]) -> None:
         if self._sqlite:
             conn.exec_driver_sql(self._sql_rollup, rows)
         elif rows:
             conn.exec_driver_sql(self._sql_rollup_pg, tuple(map(list, zip(*rows))))
 
-    def _insert_samples_pg(self, conn, cols: Columns, fresh_mask: np.ndarray) -> Columns:
+    def _insert_samples_pg(self, conn: Connection, cols: Columns,
+                           fresh_mask: np.ndarray) -> Columns:
         """Insert what is new; return exactly the samples that were stored. Fresh samples
         (newer than their series' latest) go in by COPY, about twice the rate of an INSERT
         here; the rest (late, resent, ahead) by one INSERT … ON CONFLICT DO NOTHING
@@ -153,7 +160,9 @@ class SqlStore:
         fresh = cols.take(fresh_mask)
         if len(fresh.ts):
             # The same transaction as the rest of the batch, on the driver's connection.
-            cursor = conn.connection.driver_connection.cursor()
+            driver = conn.connection.driver_connection
+            assert driver is not None  # a connection in a transaction is checked out
+            cursor = driver.cursor()
             try:
                 with cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
                     for row in zip(fresh.sids.tolist(), fresh.ts.tolist(), fresh.vs.tolist()):
@@ -172,7 +181,7 @@ class SqlStore:
             return fresh
         return Columns.concat(fresh, Columns.of(Batch(*(list(c) for c in zip(*rows)))))
 
-    def _insert_samples(self, conn, cols: Columns, fresh_mask: np.ndarray) -> Columns:
+    def _insert_samples(self, conn: Connection, cols: Columns, fresh_mask: np.ndarray) -> Columns:
         """Insert what is new; return exactly the samples that were stored."""
         fresh = cols.take(fresh_mask)
         if len(fresh.ts):
@@ -190,7 +199,7 @@ class SqlStore:
             conn.exec_driver_sql(self._sql_insert, new.rows())
         return Columns.concat(fresh, new)
 
-    def _stored_already(self, conn, cols: Columns) -> np.ndarray:
+    def _stored_already(self, conn: Connection, cols: Columns) -> np.ndarray:
         """Which of these samples (sorted by series and time) are in the table already."""
         found = np.zeros(len(cols.ts), dtype=bool)
         edges = np.flatnonzero(cols.sids[1:] != cols.sids[:-1]) + 1
@@ -302,13 +311,13 @@ class SqlStore:
         name = LEVEL_NAMES[level // NS] if level else "raw"
         return RangeResult(name, width / NS, buckets.times, buckets=buckets)
 
-    def _buckets(self, conn, sid: int, start: int, end: int, width: int,
+    def _buckets(self, conn: Connection, sid: int, start: int, end: int, width: int,
                  level: int) -> Buckets:
         """Buckets [k*width, (k+1)*width) clipped to [start, end): whole buckets from one
         query on `level`, the partial first and last from finer levels, so all are exact."""
         first_whole = -(-start // width) * width
         last_whole = end // width * width
-        parts: dict[int, tuple] = {}
+        parts: dict[int, Aggregate | None] = {}
         if first_whole < last_whole:
             for k, mn, mx, sm, n in self._grouped(conn, sid, first_whole, last_whole, width, level):
                 parts[k * width] = (mn, mx, sm, n)
@@ -316,12 +325,14 @@ class SqlStore:
             parts[start // width * width] = self._span(conn, sid, start, min(first_whole, end))
         if max(last_whole, start) < end and last_whole >= first_whole:
             parts[last_whole] = self._span(conn, sid, last_whole, end)
-        times = sorted(k for k, v in parts.items() if v and v[3])
-        rows = [parts[k] for k in times]
+        rows_at = {k: v for k, v in parts.items() if v is not None and v[3]}
+        times = sorted(rows_at)
+        rows = [rows_at[k] for k in times]
         return Buckets(times, [r[0] for r in rows], [r[1] for r in rows],
                        [r[2] / r[3] for r in rows], [int(r[3]) for r in rows])
 
-    def _grouped(self, conn, sid: int, a: int, b: int, width: int, level: int) -> list:
+    def _grouped(self, conn: Connection, sid: int, a: int, b: int, width: int,
+                 level: int) -> Sequence[Row[*tuple[Any, ...]]]:
         if level == 0:
             sql = ("SELECT t / :w AS k, min(value), max(value), sum(value), count(*) FROM samples "
                    "WHERE series_id = :sid AND t >= :a AND t < :b GROUP BY k ORDER BY k")
@@ -334,7 +345,7 @@ class SqlStore:
             params = {"w": width, "lvl": level // NS, "sid": sid, "a": a, "b": b}
         return conn.execute(text(sql), params).all()
 
-    def _span(self, conn, sid: int, a: int, b: int) -> tuple | None:
+    def _span(self, conn: Connection, sid: int, a: int, b: int) -> Aggregate | None:
         """(min, max, sum, count) over [a, b) exactly, in one statement: the coarsest
         level's whole buckets inside, the edges left over from finer levels, down to raw."""
         selects, params = [], {"sid": sid}
@@ -355,7 +366,7 @@ class SqlStore:
                                                         params)])
 
     def export(self, series_ids: list[int], start_ns: int, end_ns: int,
-               level_s: int | None) -> Iterator[tuple]:
+               level_s: int | None) -> Iterator[tuple[Any, ...]]:
         for sid in series_ids:
             with self._reading() as conn:
                 if level_s is None:
@@ -398,7 +409,7 @@ class SqlStore:
                     progress(i + 1, len(sids))
         return written
 
-    def _rollups_from_samples(self, conn, sid: int, since: int, starts: dict[int, int],
+    def _rollups_from_samples(self, conn: Connection, sid: int, since: int, starts: dict[int, int],
                               slice_rows: int = 200_000) -> int:
         read = 0
         while True:
@@ -422,7 +433,7 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _reading(self):
+    def _reading(self) -> Connection:
         try:
             return self.reader.connect()
         except (OperationalError, DBAPIError) as exc:
@@ -476,7 +487,7 @@ def complete_level(pruned: dict[int, int], t_ns: int) -> int:
     return LEVELS_S[-1]
 
 
-def rollup_rows(cols: Columns, level_s: int) -> list[tuple]:
+def rollup_rows(cols: Columns, level_s: int) -> list[RollupRow]:
     """Per (series, bucket) aggregates of samples sorted by (series, time), as upsert rows."""
     sids, ts, vs = cols.sids, cols.ts, cols.vs
     width = level_s * NS
@@ -548,7 +559,7 @@ class LatestTimes:
             self.t = np.concatenate((self.t, np.full(sid + 1 - len(self.t), -1, np.int64)))
 
 
-def _combine(pieces: list) -> tuple | None:
+def _combine(pieces: list[tuple[Any, ...]]) -> Aggregate | None:
     pieces = [p for p in pieces if p and p[3]]
     if not pieces:
         return None
