@@ -9,7 +9,6 @@ there answer from the next coarser level instead of from what is left (backend/s
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from sqlalchemy import Engine, select, text
 from backend import db
 from backend.settings import Settings
 from backend.store.base import LEVEL_NAMES, NS
+from backend.ticker import Ticker
 
 log = logging.getLogger(__name__)
 DAY_NS = 86_400 * NS
@@ -78,30 +78,22 @@ def _delete_some(engine: Engine, level: int, sid: int, before: int, limit: int) 
 
 
 class RetentionJob:
-    """A daemon thread that prunes once soon after start and then every interval."""
+    """Prunes in a daemon thread once soon after start and then every interval."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        # The first pass after 10 s: let start-up (and a back-fill) begin first.
+        self._ticker = Ticker("retention", self._prune, settings.retention_interval_s,
+                              first_s=10.0)
 
     def start(self) -> None:
         kept = ", ".join(f"{LEVEL_NAMES.get(lv, 'raw')} {f'{d:g} days' if d else 'forever'}"
                          for lv, d in self.settings.retention_days().items())
         log.info("retention every %g s: %s", self.settings.retention_interval_s, kept)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+        self._ticker.stop(timeout_s)
 
-    def _run(self) -> None:
-        delay = 10.0  # let start-up (and a back-fill) begin first
-        while not self._stop.wait(delay):
-            try:
-                prune(self.engine, self.settings.retention_days(), stopping=self._stop.is_set)
-            except Exception:
-                log.exception("retention pass failed; next one in %g s",
-                              self.settings.retention_interval_s)
-            delay = self.settings.retention_interval_s
+    def _prune(self) -> None:
+        prune(self.engine, self.settings.retention_days(), stopping=self._ticker.stopping)

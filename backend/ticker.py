@@ -1,4 +1,5 @@
-"""A daemon thread calling a function at a fixed interval (the alarm server's tick)."""
+"""A daemon thread calling a function at a fixed interval (the alert server's tick, the
+retention job)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ log = logging.getLogger(__name__)
 
 
 class Ticker:
-    """Calls `fn` every `interval_s` until stopped; an exception is logged, not fatal."""
+    """Calls `fn` every `interval_s` (the first time after `first_s`, by default the same)
+    until stopped; an exception is logged, not fatal. The thread carries `name`, which
+    /healthz looks for."""
 
-    def __init__(self, name: str, fn: Callable[[], None], interval_s: float) -> None:
+    def __init__(self, name: str, fn: Callable[[], None], interval_s: float,
+                 first_s: float | None = None) -> None:
         self._fn, self._interval = fn, interval_s
+        self._first = interval_s if first_s is None else first_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -25,9 +30,15 @@ class Ticker:
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
+    def stopping(self) -> bool:
+        """True once stop was asked: long work in `fn` may end early."""
+        return self._stop.is_set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        delay = self._first
+        while not self._stop.wait(delay):
             try:
                 self._fn()
             except Exception:
-                log.exception("%s failed; continuing", self._thread.name)
+                log.exception("%s failed; next in %g s", self._thread.name, self._interval)
+            delay = self._interval
