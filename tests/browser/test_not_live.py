@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import pytest
@@ -139,6 +140,16 @@ def test_each_way_the_api_fails_shows_not_live_and_recovers(
         wait_fresh(driver, page, f"did not come back live after the API {fault}")
 
 
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """The process stopped (SIGSTOP) for the block, then let run again (SIGCONT)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_frozen_api_process_shows_not_live_and_recovers(driver: object,
                                                        proxied: Proxied) -> None:
     """The API process itself stopped (SIGSTOP): connections are accepted by the kernel
@@ -146,14 +157,10 @@ def test_frozen_api_process_shows_not_live_and_recovers(driver: object,
     proxied.proxy.set_mode("pass")
     open_page(driver, proxied, "/")
     wait_fresh(driver, "overview", "never live with the API answering")
-    pid = proxied.stack.api.proc.pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(proxied.stack.api.proc.pid):
         text = check_not_live(driver, "overview", "frozen (SIGSTOP)")
         print(f"overview, API process stopped: {text}")
         save_screenshot(driver, "overview-not-live-sigstop")
-    finally:
-        os.kill(pid, signal.SIGCONT)
     wait_fresh(driver, "overview", "did not come back live after SIGCONT")
 
 
@@ -164,12 +171,8 @@ def test_frozen_dashboard_server_shows_not_live_by_the_page_alone(driver: object
     proxied.proxy.set_mode("pass")
     open_page(driver, proxied, "/")
     wait_fresh(driver, "overview", "never live with the API answering")
-    pid = proxied.stack.dashboard.proc.pid
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(proxied.stack.dashboard.proc.pid):
         text = check_not_live(driver, "overview", "answering, the dashboard server frozen")
         assert "no fresh telemetry since" in text, text
         save_screenshot(driver, "overview-not-live-dashboard-stopped")
-    finally:
-        os.kill(pid, signal.SIGCONT)
     wait_fresh(driver, "overview", "did not come back live after the dashboard's SIGCONT")
