@@ -160,6 +160,7 @@ alerts = Table(
 )
 Index("alerts_open", alerts.c.cleared_t, alerts.c.series_id)
 Index("alerts_raised", alerts.c.raised_t)
+alerts_shelved = Index("alerts_shelved", alerts.c.shelved_until_t)
 
 # Alert email, written in the same transaction as the alert change it reports. The
 # message (recipients, subject, bodies, Message-ID, Date) is fixed here, so a resend after
@@ -185,6 +186,9 @@ outbox = Table(
     Column("failed_t", BigInteger),  # refused for good (5xx every attempt); never retried
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
+# What reloading the email state reads: an open alert's messages, a rate limit's last one.
+outbox_alert = Index("outbox_alert", outbox.c.alert_id)
+outbox_throttle = Index("outbox_throttle", outbox.c.throttle_key, outbox.c.event_t)
 
 audit = Table(
     "audit", metadata,
@@ -194,6 +198,29 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("target", Text, nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+# Each series' limit state where it is not plainly nominal (a breach held, a persistence
+# count running), written in the transaction that moved it: with `latest`, the limit checker's
+# whole state, so any API process (either site) continues it exactly (backend/limits.py).
+limit_states = Table(
+    "limit_states", metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("state", Integer, nullable=False),  # 0 nominal, 1 warning, 2 critical
+    Column("count_warning", Integer, nullable=False),  # consecutive samples at or above
+    Column("count_critical", Integer, nullable=False),
+    Column("since_warning", BigInteger, nullable=False),  # the first of those samples (ns)
+    Column("since_critical", BigInteger, nullable=False),
+)
+
+# One row: which process last changed the alarm state (limit states, alerts, shelves, alert
+# email, overrides) and how many changes there have been. A process whose memory was made at
+# another generation reloads it before it reads or changes anything (backend/alert_sync.py).
+alarm_generation = Table(
+    "alarm_generation", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("writer", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
 )
 
 limit_overrides = Table(
@@ -248,11 +275,30 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
 
 # Each migration takes a connection inside a transaction; append, never edit. A change to an
 # existing table is a new step (ALTER TABLE …), not an edit of the Table above alone.
+def _shared_alarm_state(conn: Connection) -> None:
+    """Alarm state in the database for more than one API process: limit states (seeded
+    from the open limit alerts, as a process used to start from them), the generation row,
+    and the indexes reloading that state reads by."""
+    metadata.create_all(conn, tables=[limit_states, alarm_generation], checkfirst=True)
+    ranks = {"warning": 1, "critical": 2}
+    rows = conn.execute(select(alerts.c.series_id, alerts.c.state).where(
+        alerts.c.kind == "limit", alerts.c.cleared_t.is_(None))).all()
+    if rows:
+        conn.execute(limit_states.insert(), [
+            {"series_id": sid, "state": ranks.get(state, 1), "count_warning": 0,
+             "count_critical": 0, "since_warning": 0, "since_critical": 0}
+            for sid, state in rows])
+    conn.execute(alarm_generation.insert().values(id=1, writer="", seq=0))
+    for index in (outbox_alert, outbox_throttle, alerts_shelved):
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create(schema_version, series, samples, rollups, latest, tokens, alerts, outbox, audit,
             limit_overrides),
     _create(pruned),
     _create(users, sessions),
+    _shared_alarm_state,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -53,7 +53,8 @@ async def write(request: Request, services: ServicesDep, _: Writer,
 
 
 def ingest_text(services: Services, body: bytes | bytearray | str, precision: str) -> int:
-    """Parse, validate, store durably, then check limits. Returns samples stored.
+    """Parse, validate, then store and check limits in one transaction (the alert changes
+    and their email commit with the samples, or nothing does). Returns samples stored.
     One clock reading decides for the whole batch what is the present (a sample ahead of
     it is stored, but is neither the latest value nor limit checked)."""
     now = time.time_ns()
@@ -63,7 +64,6 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
         raise RefusedBatch(exc) from None
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
-    stored = services.store.write(batch, now)
     if services.settings.check_limits:
-        services.limits.observe(stored, now)
-    return len(stored)
+        return len(services.alerts.ingest(services.store, batch, now))
+    return len(services.store.write(batch, now))
