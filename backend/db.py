@@ -34,10 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from backend import files
+from backend import db_watch, files
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
+POOL_TIMEOUT_S = 5.0
 
 schema_version = Table(
     "schema_version", metadata,
@@ -261,7 +262,14 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    # A request waits at most pool_timeout_s for a free connection (then 503), and with the
+    # call watch (the API's) no call hangs on a node that stopped answering.
+    watch = db_watch.current()
+    engine = create_engine(url, pool_pre_ping=watch is None, pool_size=8, max_overflow=8,
+                           pool_timeout=POOL_TIMEOUT_S)
+    if watch is not None:
+        watch.attach(engine)  # its own ping, watched, in place of pool_pre_ping
+    return engine
 
 
 def reader(engine: Engine) -> Engine:

@@ -11,6 +11,7 @@ from backend import db, files
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
 from backend.alert_server import AlertServer, LatestReader
+from backend.duties import Duties, Duty
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
 from backend.mission import Mission, load_mission
@@ -39,25 +40,21 @@ class Services:
     tokens: TokenCache
     alerts: AlertServer
     sender: OutboxSender
-    ticker: Ticker | None = None
-    retention: RetentionJob | None = None
+    duties: Duties | None = None
 
     def start_background(self) -> None:
-        """The alert-email sender, the once-a-second alert tick (stale telemetry) and the
-        retention job; the API starts them, one-off commands do not."""
-        self.sender.start()
-        self.ticker = Ticker("alert-tick", self.alerts.tick, 1.0)
-        self.ticker.start()
+        """The cluster's duties (backend/duties.py): the alert-email sender, the
+        once-a-second alert tick (stale telemetry, email owed) and the retention job, run by
+        the one API process that holds them; the API starts them, one-off commands do not."""
+        work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
-            self.retention = RetentionJob(self.engine, self.settings)
-            self.retention.start()
+            work.append(RetentionJob(self.engine, self.settings))
+        self.duties = Duties(self.engine, work)
+        self.duties.start()
 
     def close(self) -> None:
-        if self.retention:
-            self.retention.stop()
-        if self.ticker:
-            self.ticker.stop()
-        self.sender.stop()
+        if self.duties:
+            self.duties.stop()
         self.store.close()
         self.engine.dispose()
 

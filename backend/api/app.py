@@ -12,9 +12,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import files
+from backend import db_watch, files
 from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db_watch.install(settings.db_call_timeout_s)
         app.state.services = build_services(settings)
         app.state.devices = DeviceCookies(
             settings.device_key or files.secret_file(settings.data_dir / "device_key"))
@@ -89,12 +91,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
     async def unavailable(request: Request, exc: Exception) -> OrjsonResponse:
         # Any database failure a request meets (disk full, server stopped, file unwritable)
         # is the database's state, not a bug: 503, and nothing half-stored. The reason names
         # hosts, ports, databases and files: it goes to the log, never to the caller.
         what = "telemetry store" if isinstance(exc, StoreUnavailable) else "database"
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        if read_only(exc):
+            # A node that was primary and is a replica now (a switchover, a failover it
+            # survived): its pooled connections go; new ones find the primary.
+            request.app.state.services.engine.dispose()
         log.error("%s %s: the %s is unavailable: %s", request.method, request.url.path, what,
                   reason[0] if reason else type(exc).__name__)
         # A full disk is named, though: the writer's operator must free space, not wait.
@@ -124,6 +131,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("CORS open to %s", ", ".join(settings.cors_origins))
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def read_only(exc: BaseException) -> bool:
+    """PostgreSQL's read_only_sql_transaction (25006): a write reached a replica."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "25006":
+            return True
+        exc = exc.__cause__ or getattr(exc, "orig", None)  # type: ignore[assignment]
+    return False
 
 
 def capped(text: str) -> str:

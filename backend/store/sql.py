@@ -24,7 +24,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend import db
+from backend import db, db_watch
 from backend.store.base import (
     CLOCK_TOLERANCE_S,
     LEVEL_NAMES,
@@ -180,7 +180,8 @@ class SqlStore:
             assert driver is not None  # a connection in a transaction is checked out
             cursor = driver.cursor()
             try:
-                with cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
+                with db_watch.watching(driver), \
+                        cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
                     for row in zip(fresh.sids.tolist(), fresh.ts.tolist(), fresh.vs.tolist()):
                         copy.write_row(row)
             except UniqueViolation:
