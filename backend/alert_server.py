@@ -114,7 +114,7 @@ class AlertServer:
             self.generation.committed()
 
     def _begin(self, conn: Connection) -> None:
-        self.generation.lock(conn)
+        db.write_lock(conn)
         if self.generation.sync(conn):
             self._reload(conn)
 
@@ -242,6 +242,33 @@ class AlertServer:
                         format_time(s.newest_t))
             queued |= self.mailer.send(conn, op, "raised", now, now, replay_t=s.newest_t)
         return queued
+
+    # ---- the monitor's own: redundancy between the sites (backend/cluster.py) -----------------
+
+    def cluster_alert(self, limit_text: str | None, severity: str = "warning") -> None:
+        """Raise the monitor's "redundancy lost" alert with this text (once: nothing when it
+        is open), or clear it (None)."""
+        now = time.time_ns()
+        with self.transaction() as conn:
+            op = self._open.get(alert_key("cluster", None, None, None))
+            if limit_text is None:
+                if op is None:
+                    return
+                self.generation.advance(conn)
+                self._close(conn, op, now)
+                log.warning("alert %d cleared: redundancy restored", op.id)
+                queued = self.mailer.send(conn, op, "cleared", now, now, cleared_t=now)
+            else:
+                if op is not None:
+                    return
+                self.generation.advance(conn)
+                op = OpenAlert(0, "cluster", None, None, None, None, severity, severity, None,
+                               limit_text, now, now)
+                self._raise(conn, op, now)
+                log.warning("alert %d raised: %s %s", op.id, severity.upper(), limit_text)
+                queued = self.mailer.send(conn, op, "raised", now, now)
+        if queued:
+            self.mailer.wake()
 
     def _send_owed(self, conn: Connection, now: int) -> bool:
         """Email the open alerts whose raise or escalation was held back, now that it may

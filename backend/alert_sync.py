@@ -4,10 +4,10 @@ The alarm state (limit states, open alerts, acknowledgements, shelves, what aler
 sent, limit overrides) lives in SQL. A process keeps a copy in memory, because the ingest
 path checks every sample against it, and more than one process may change it: the Akkol and
 Kokterek sites' APIs share one PostgreSQL cluster. So every change runs in one transaction
-that first takes the cluster-wide write lock (SqlStore.write's advisory lock, the same one
-ingest takes), then compares the `alarm_generation` row with the generation this process's
-copy was made at. Another writer since then: the copy is reloaded before anything is checked
-or changed. The transaction ends by writing a new generation in this process's name.
+that first takes the cluster-wide write lock (`db.write_lock`, the one ingest takes too), then
+compares the `alarm_generation` row with the generation this process's copy was made at.
+Another writer since then: the copy is reloaded before anything is checked or changed. The
+transaction ends by writing a new generation in this process's name.
 
 Reads (the banner's counts, each series' state) compare the generation without the lock and
 reload only when it moved. A change whose transaction did not commit leaves the copy unsure:
@@ -21,7 +21,6 @@ import uuid
 from sqlalchemy import Connection, select, update
 
 from backend import db
-from backend.store.sql import WRITE_LOCK
 
 _ROW = db.alarm_generation.c
 
@@ -29,21 +28,15 @@ _ROW = db.alarm_generation.c
 class Generation:
     """Which generation of the alarm state this process's copy was made at.
 
-    In a changing transaction: `sync` (after `lock`) says whether the copy must be reloaded;
-    `advance` records a change; after the commit `committed`, after a failure `failed`."""
+    In a changing transaction, after `db.write_lock`: `sync` says whether the copy must be
+    reloaded; `advance` records a change; after the commit `committed`, after a failure
+    `failed`."""
 
     def __init__(self) -> None:
         self.writer = uuid.uuid4().hex  # this process, for as long as it runs
         self._seen: tuple[str, int] | None = None  # None: the copy is unsure
         self._read: tuple[str, int] | None = None  # as read in the transaction in hand
         self._written: tuple[str, int] | None = None  # as that transaction will leave it
-
-    @staticmethod
-    def lock(conn: Connection) -> None:
-        """Take the cluster-wide write lock for the rest of the transaction (PostgreSQL;
-        SQLite's BEGIN IMMEDIATE already has it)."""
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     def sync(self, conn: Connection) -> bool:
         """True when the copy is not the database's as of this transaction: reload it."""

@@ -32,7 +32,7 @@ class OpenAlert:
     """An open alert, as held in memory (there are few: counts cost no query)."""
 
     id: int
-    kind: str  # limit | stale
+    kind: str  # limit | stale | cluster (the monitor's own: redundancy lost)
     series_id: int | None
     satellite: str | None
     station: str | None
@@ -61,8 +61,11 @@ class OpenAlert:
 
 def alert_key(kind: str, series_id: int | None, satellite: str | None,
               station: str | None) -> str:
-    """What shelves and rate limits are counted under: the series, or the entity."""
-    return f"series:{series_id}" if kind == "limit" else f"entity:{satellite or station}"
+    """What shelves and rate limits are counted under: the series, the entity, or for the
+    monitor's own alerts (kind "cluster": redundancy lost) the kind."""
+    if kind == "limit":
+        return f"series:{series_id}"
+    return f"entity:{satellite or station}" if kind == "stale" else kind
 
 
 def where(satellite: str | None, station: str | None) -> str:

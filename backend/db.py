@@ -39,6 +39,18 @@ from backend import db_watch, files
 log = logging.getLogger(__name__)
 metadata = MetaData()
 POOL_TIMEOUT_S = 5.0
+# PostgreSQL advisory lock keys. Every transaction that writes shared state (samples and the
+# alarm state, the series registry) takes WRITE_LOCK first, so several API processes (the two
+# sites) write one at a time in commit order; schema migrations hold MIGRATION_LOCK.
+WRITE_LOCK = 0x4B5A5331  # "KZS1"
+MIGRATION_LOCK = 0x4B5A534D  # "KZSM"
+
+
+def write_lock(conn: Connection) -> None:
+    """Take the cluster-wide write lock for the rest of the transaction (PostgreSQL; on
+    SQLite, BEGIN IMMEDIATE already has the database's one writer lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 schema_version = Table(
     "schema_version", metadata,
@@ -224,6 +236,18 @@ alarm_generation = Table(
     Column("seq", BigInteger, nullable=False),
 )
 
+# The two-site deployment's record: each change of primary (failover, switchover; "primary"
+# for the first one seen), switchovers asked for, and redundancy lost and restored.
+cluster_events = Table(
+    "cluster_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("t", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("site", String(32), nullable=False),  # the new primary, or the site concerned
+    Column("detail", Text, nullable=False),
+)
+Index("cluster_events_kind", cluster_events.c.kind, cluster_events.c.t)
+
 limit_overrides = Table(
     "limit_overrides", metadata,
     Column("parameter", String(64), primary_key=True),
@@ -283,11 +307,12 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
 
 # Each migration takes a connection inside a transaction; append, never edit. A change to an
 # existing table is a new step (ALTER TABLE …), not an edit of the Table above alone.
-def _shared_alarm_state(conn: Connection) -> None:
-    """Alarm state in the database for more than one API process: limit states (seeded
-    from the open limit alerts, as a process used to start from them), the generation row,
-    and the indexes reloading that state reads by."""
-    metadata.create_all(conn, tables=[limit_states, alarm_generation], checkfirst=True)
+def _two_sites(conn: Connection) -> None:
+    """Alarm state in the database for more than one API process (the two sites): limit
+    states (seeded from the open limit alerts, as a process used to start from them), the
+    generation row, the indexes reloading that state reads by; and the cluster's record."""
+    metadata.create_all(conn, tables=[limit_states, alarm_generation, cluster_events],
+                        checkfirst=True)
     ranks = {"warning": 1, "critical": 2}
     rows = conn.execute(select(alerts.c.series_id, alerts.c.state).where(
         alerts.c.kind == "limit", alerts.c.cleared_t.is_(None))).all()
@@ -306,7 +331,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
             limit_overrides),
     _create(pruned),
     _create(users, sessions),
-    _shared_alarm_state,
+    _two_sites,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -320,7 +345,21 @@ def current_version(engine: Engine) -> int:
 
 
 def upgrade(engine: Engine) -> int:
-    """Apply pending migrations in order; return the version reached."""
+    """Apply pending migrations in order; return the version reached. On PostgreSQL one
+    process at a time (the two sites' APIs may start together)."""
+    if engine.dialect.name != "postgresql":
+        return _upgrade(engine)
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        lock.commit()
+        try:
+            return _upgrade(engine)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+            lock.commit()
+
+
+def _upgrade(engine: Engine) -> int:
     import time
 
     version = current_version(engine)

@@ -29,7 +29,7 @@ class AlertFacts:
     """What a message reports about an alert."""
 
     id: int
-    kind: str  # limit | stale
+    kind: str  # limit | stale | cluster
     satellite: str | None
     station: str | None
     parameter: str | None
@@ -94,6 +94,10 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
         what = "telemetry"
         headline = {"cleared": f"{where}: telemetry resumed"}.get(
             kind, f"{where}: telemetry stopped ({facts.limit})")
+    elif facts.kind == "cluster":
+        where = "Monitor"
+        headline = {"cleared": "Monitor: redundancy restored (both sites' databases in step)"
+                    }.get(kind, f"Monitor: {facts.limit}")
     else:
         what = facts.parameter or ""
         headline = {"raised": f"{where} {what} {value}: {facts.limit}",
@@ -114,6 +118,8 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
         rows.append(("Parameter", f"{p.key}: {p.description} ({subsystem}"
                                   f"{', ' + p.unit if p.unit else ''})"))
         rows.append(("Value", value))
+    elif facts.kind == "cluster":
+        rows.append(("Parameter", "the monitor's own database replication between the sites"))
     else:
         rows.append(("Parameter", "all telemetry of this " +
                      ("satellite" if facts.satellite else "station")))

@@ -29,6 +29,7 @@ class SeriesRegistry:
 
     def __init__(self, engine: Engine, mission: Mission) -> None:
         with engine.begin() as conn:
+            db.write_lock(conn)  # another site's API may be registering them right now
             known = {(r.satellite, r.station, r.parameter): r.id
                      for r in conn.execute(select(db.series))}
             missing = [(sat or "", sta or "", key) for sat, sta, key in mission.series

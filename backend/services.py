@@ -11,6 +11,7 @@ from backend import db, files
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
 from backend.alert_server import AlertServer, LatestReader
+from backend.cluster import ClusterView, ClusterWatch
 from backend.duties import Duties, Duty
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
@@ -40,6 +41,7 @@ class Services:
     tokens: TokenCache
     alerts: AlertServer
     sender: OutboxSender
+    cluster: ClusterView | None = None  # the two-site deployment's health (docs/cluster.md)
     duties: Duties | None = None
 
     def start_background(self) -> None:
@@ -49,12 +51,20 @@ class Services:
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
+        if self.cluster is not None:
+            work.append(ClusterWatch(self.cluster, self.alerts.cluster_alert,
+                                     lambda: self.alerts.cluster_alert(None),
+                                     self.settings.cluster_watch_s))
+        if self.cluster is not None:
+            self.cluster.start()
         self.duties = Duties(self.engine, work)
         self.duties.start()
 
     def close(self) -> None:
         if self.duties:
             self.duties.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         self.store.close()
         self.engine.dispose()
 
@@ -96,9 +106,11 @@ def build_services(settings: Settings) -> Services:
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
+    cluster = (ClusterView(engine, settings.sites, settings.site, settings.cluster_watch_s)
+               if settings.sites else None)
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings), checker,
-                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender)
+                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender, cluster)
 
 
 def latest_reader(store: TelemetryStore) -> LatestReader:

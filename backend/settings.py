@@ -4,12 +4,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.store.base import CLOCK_TOLERANCE_S
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SiteEndpoints(BaseModel):
+    """One site of the two-site deployment, as the others reach it (docs/cluster.md)."""
+
+    name: str = ""  # as operators say it: "Akkol"
+    api_url: str
+    patroni_url: str  # its PostgreSQL node's Patroni REST API
 
 
 class Settings(BaseSettings):
@@ -41,6 +49,13 @@ class Settings(BaseSettings):
     retention_1h_days: float = 0
     retention_1d_days: float = 0
     retention_interval_s: float = 3600
+
+    # The two-site deployment (docs/cluster.md): this API's site, and every site's API and
+    # Patroni endpoints as JSON {"akkol": {"name": "Akkol", "api_url": ..., "patroni_url":
+    # ...}, "kokterek": {...}}. Empty: one site, nothing to watch.
+    site: str = ""
+    sites: dict[str, SiteEndpoints] = {}
+    cluster_watch_s: float = Field(default=2.0, gt=0)  # how often the duty holder looks
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

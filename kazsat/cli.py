@@ -22,6 +22,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from backend.settings import Settings
+    from kazsat.cluster import Cluster
 
 app = typer.Typer(help="KazSat ground-segment monitor.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -33,6 +34,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 store_app = typer.Typer(help="Time-series stores.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+cluster_app = typer.Typer(help="The two-site deployment, as a demo on this machine "
+                          "(docs/cluster.md).", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 console = Console(stderr=True)
 
 
@@ -473,6 +477,214 @@ def wait_for_api(url: str, timeout_s: float = 60, child: subprocess.Popen | None
         time.sleep(0.3)
     console.print(f"[red]the API did not come up at {url} within {timeout_s:.0f} s[/red]")
     raise typer.Exit(1)
+
+
+# ---- the two-site demo (kazsat/cluster.py) ----------------------------------------------------
+
+ClusterDir = Annotated[Path | None, typer.Option("--dir", help="the cluster's folder "
+                                                 "(default: KAZSAT_DATA_DIR/cluster)")]
+SiteName = Annotated[str, typer.Argument(help="akkol or kokterek")]
+
+
+def cluster_at(folder: Path | None, new: bool = False) -> Cluster:
+    from kazsat.cluster import Cluster, ClusterError
+
+    base = folder or get_settings().data_dir / "cluster"
+    if new and not (base / "state.json").exists():
+        return Cluster(base)
+    try:
+        return Cluster.load(base)
+    except ClusterError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def site_name(site: str) -> str:
+    from kazsat.cluster import SITES
+
+    if site not in SITES:
+        raise typer.BadParameter(f"a site is one of {', '.join(SITES)}", param_hint="SITE")
+    return site
+
+
+@cluster_app.command("up")
+def cluster_up(folder: ClusterDir = None,
+               backfill: Annotated[str, typer.Option(help="history each feed writes on the "
+                                                     "first start")] = "1h") -> None:
+    """Start both sites on this machine: etcd at each site and a witness, PostgreSQL under
+    Patroni (Akkol primary, Kokterek synchronous standby), each site's API, dashboard and
+    station feed. Prints what changes until Ctrl-C, which stops it all."""
+    from kazsat.cluster import SITES, ClusterError
+
+    setup_logging("WARNING")
+    cluster = cluster_at(folder, new=True)
+    t0 = time.monotonic()
+    try:
+        tokens = cluster.up(backfill=backfill, on_step=lambda text: console.print(
+            f"[dim]{time.monotonic() - t0:5.1f} s[/dim] {text}"))
+        password = cluster_first_operator(cluster)
+    except ClusterError as exc:
+        console.print(f"[red]{exc}[/red]")
+        cluster.down()
+        raise typer.Exit(1) from None
+    console.print(f"\n[bold green]two sites running[/bold green] "
+                  f"({time.monotonic() - t0:.0f} s)")
+    for site in SITES:
+        console.print(f"  {site:9} dashboard {cluster.dashboard_url(site)}   "
+                      f"API {cluster.api_url(site)}")
+    if password:
+        console.print(f"  login     operator / {password} (one-time; either site)")
+    console.print(f"  tokens    {cluster.base / 'tokens.env'}\n"
+                  "  `kazsat cluster status | switchover | fail akkol | start akkol` from "
+                  "another terminal; Ctrl-C stops everything.\n")
+    del tokens
+    try:
+        last = ""
+        while True:
+            now = cluster_summary(cluster)
+            if now != last:
+                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {now}")
+                last = now
+            time.sleep(2)
+    except KeyboardInterrupt:
+        console.print("stopping both sites…")
+    finally:
+        type(cluster).load(cluster.base).down()  # as other commands left it
+
+
+def cluster_first_operator(cluster: Cluster) -> str | None:
+    from backend.settings import Settings
+
+    return ensure_first_operator(Settings(_env_file=None, data_dir=cluster.data_dir("akkol"),
+                                          database_url=cluster.database_url("akkol")))
+
+
+def cluster_summary(cluster: Cluster) -> str:
+    """One line: each site's database role and API."""
+    from kazsat.cluster import NAMES, SITES
+
+    parts = []
+    for site in SITES:
+        info = cluster.patroni(site) or {}
+        role = {"master": "primary", "primary": "primary"}.get(info.get("role", ""),
+                                                             info.get("role", "down"))
+        try:
+            up = httpx.get(f"{cluster.api_url(site)}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            up = False
+        api = "API up" if up else "API down"
+        parts.append(f"{NAMES[site]}: {role}, {api}")
+    return " | ".join(parts)
+
+
+@cluster_app.command("status")
+def cluster_status(folder: ClusterDir = None) -> None:
+    """Each site's processes, database role, replication and endpoints."""
+    from rich.table import Table
+    from sqlalchemy import create_engine
+
+    from backend.cluster import ClusterView
+    from backend.settings import SiteEndpoints
+    from kazsat.cluster import NAMES, SITES, WITNESS
+
+    cluster = cluster_at(folder)
+    sites = {s: SiteEndpoints(name=NAMES[s], api_url=cluster.api_url(s),
+                              patroni_url=cluster.patroni_url(s)) for s in SITES}
+    engine = create_engine(cluster.database_url("akkol"),
+                           connect_args={"connect_timeout": 2})
+    try:
+        view = ClusterView(engine, sites).status()
+    finally:
+        engine.dispose()
+    table = Table("site", "etcd", "database", "replication", "API", "dashboard", "feed")
+    for s in view.sites:
+        rep = "" if s.database != "replica" else (
+            ("sync" if s.sync else "async") + (", streaming" if s.streaming else
+                                               ", not streaming") +
+            (f", lag {s.lag_bytes} B / {s.lag_ms} ms" if s.lag_bytes is not None else ""))
+        table.add_row(s.name, _up(cluster.etcd_up(s.site)), s.database, rep,
+                      f"{s.api} {cluster.api_url(s.site)}",
+                      _up(cluster.running(s.site, "dashboard")) +
+                      f" {cluster.dashboard_url(s.site)}",
+                      _up(cluster.running(s.site, "feed")))
+    table.add_row("witness", _up(cluster.etcd_up(WITNESS)), "", "", "", "", "")
+    console.print(table)
+    since = f" since {format_ns(view.primary_since_t)}" if view.primary_since_t else ""
+    console.print(f"primary: {NAMES.get(view.primary or '', 'none')}{since}; "
+                  f"redundancy: {'yes' if view.redundant else '[red]lost[/red]'}")
+    for kind, event in (("failover", view.last_failover), ("switchover", view.last_switchover)):
+        if event:
+            console.print(f"last {kind}: {event['at']} ({event['detail']})")
+
+
+def _up(flag: bool) -> str:
+    return "up" if flag else "[red]down[/red]"
+
+
+def format_ns(t: int) -> str:
+    from backend.timeutil import format_time
+
+    return format_time(t)
+
+
+@cluster_app.command("switchover")
+def cluster_switchover(folder: ClusterDir = None,
+                       to: Annotated[str | None, typer.Option(help="the new primary's site "
+                                                              "(default: the other)")] = None
+                       ) -> None:
+    """Move the primary database to the other site, planned (Patroni's switchover)."""
+    from kazsat.cluster import NAMES, ClusterError
+
+    cluster = cluster_at(folder)
+    t0 = time.monotonic()
+    try:
+        primary = cluster.switchover(site_name(to) if to else None)
+    except ClusterError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{NAMES[primary]} is primary, with a synchronous standby "
+                  f"({time.monotonic() - t0:.1f} s)")
+
+
+@cluster_app.command("fail")
+def cluster_fail(site: SiteName, folder: ClusterDir = None) -> None:
+    """Kill everything at a site at once (SIGKILL: its etcd member, database node, API,
+    dashboard and feed), as if it lost power; its station goes dark in the simulation."""
+    from kazsat.cluster import NAMES
+
+    cluster = cluster_at(folder)
+    site = site_name(site)
+    cluster.kill(site)
+    cluster.lose_site_in_simulation(site, lost=True)
+    console.print(f"{NAMES[site]} site killed. Watch the other site's dashboard; "
+                  f"`kazsat cluster start {site}` brings it back.")
+
+
+@cluster_app.command("start")
+def cluster_start(site: SiteName, folder: ClusterDir = None) -> None:
+    """Bring a site back: its database rejoins as a replica (rewound if needed), then its
+    API, dashboard and feed."""
+    from kazsat.cluster import NAMES, ClusterError
+
+    cluster = cluster_at(folder)
+    site = site_name(site)
+    tokens = dict(line.split("=", 1) for line in (cluster.base / "tokens.env").read_text()
+                  .split())
+    try:
+        cluster.start_site(site, tokens)
+        primary = cluster.wait_replicating()
+    except ClusterError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"{NAMES[site]} is back; {NAMES[primary]} is primary with a synchronous "
+                  "standby")
+
+
+@cluster_app.command("down")
+def cluster_down(folder: ClusterDir = None) -> None:
+    """Stop every process of both sites (the data stays for the next `up`)."""
+    cluster_at(folder).down()
+    console.print("both sites stopped")
 
 
 def main() -> None:

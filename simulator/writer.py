@@ -2,7 +2,8 @@
 
 Both writers take a list of endpoints, one per site, their own site's first
 (simulator/endpoints.py): a write that gets no answer, a 5xx or a 429 moves to the next, and
-after a round of failures they wait, doubling the wait up to 30 s. Data is kept meanwhile.
+after a round of failures they wait, doubling the wait up to 5 s (live) or 30 s (history).
+Data is kept meanwhile.
 
 - `BackfillWriter`: history as fast as the backend takes it: large bodies (about 10,000 field
   values), optional gzip, 1-2 requests in flight (httpx), a 413 splits the body, a 400 or 401
@@ -144,7 +145,8 @@ class LiveWriter:
         flush_ms: int = 100,
         max_retry_time_s: float = 3600.0,
         batch_size: int = 5_000,
-        timeout_s: float = 5.0,
+        timeout_s: float = 10.0,
+        max_delay_s: float = 5.0,
     ):
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
@@ -160,6 +162,7 @@ class LiveWriter:
             self._apis[url] = client.write_api(write_options=SYNCHRONOUS)
         self.flush_s = flush_ms / 1000
         self.max_retry_s = max_retry_time_s
+        self.max_delay_s = max_delay_s  # live data: back soon after an outage ends
         self.batch_size = batch_size
         self.errors = 0
         self.retries = 0
@@ -205,7 +208,7 @@ class LiveWriter:
         from influxdb_client.rest import ApiException
 
         deadline = time.monotonic() + self.max_retry_s
-        delay = 1.0
+        delay = 0.5
         while not self.fatal:
             url = self.endpoints.current
             try:
@@ -236,10 +239,10 @@ class LiveWriter:
                           len(batch), self.max_retry_s, why)
                 return
             if self.endpoints.failed(url, f"{status or 'no answer'}: {why}"):
-                log.warning("live write failed at every endpoint (%s), retrying in %.0f s",
+                log.warning("live write failed at every endpoint (%s), retrying in %.1f s",
                             why[:200], delay)
                 time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, self.max_delay_s)
 
 
 def _reason(exc: Exception) -> str:

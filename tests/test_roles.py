@@ -83,6 +83,7 @@ TABLE: dict[tuple[str, str], tuple[dict, tuple[int, ...]]] = {
     ("GET", "/api/v1/eclipses"): (
         {"params": {"satellite": "kazsat-2", "start": HOUR_AGO, "end": IN_A_DAY}},
         (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+    ("GET", "/api/v1/cluster"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
 }
 
 

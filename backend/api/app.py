@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import db_watch, files
-from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
+from backend.api import access, alerts, auth, cluster, eclipses, export, health, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, TokenBucket
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(alerts.router)
     app.include_router(eclipses.router)
+    app.include_router(cluster.router)
     app.include_router(health.router)
 
     @app.exception_handler(HTTPException)

@@ -135,8 +135,7 @@ class SqlStore:
         if trust_cache:  # newer than the series' latest and not ahead: nothing to look up
             fresh = (cols.ts > self._latest_t.t[cols.sids]) & (cols.ts <= live_until)
         with self.engine.begin() as conn:
-            if not self._sqlite:
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            db.write_lock(conn)
             if hook is not None:
                 hook.begin(conn)
             if self._sqlite:
@@ -458,8 +457,6 @@ class SqlStore:
 
 
 ROWS_PER_BUCKET = 20
-# The advisory lock key every PostgreSQL write transaction takes first ("KZS1").
-WRITE_LOCK = 0x4B5A5331
 
 
 class _StaleCache(Exception):

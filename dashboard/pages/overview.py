@@ -7,7 +7,7 @@ import datetime as dt
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import api_client, live, panels
+from dashboard import api_client, live, monitor, panels
 from dashboard.settings import get_settings
 from dashboard.snapshot import Model, Snapshot, format_time, utc_now
 from dashboard.widgets import (
@@ -41,6 +41,7 @@ def _frame(mission: dict, stations: list[str], eclipses: dict) -> html.Div:
     return live_frame(PAGE, [
         dcc.Store(id="ov-eclipses", data=eclipses),
         dcc.Interval(id="ov-eclipse-tick", interval=ECLIPSE_REFRESH_MS),
+        monitor.strip(),
         html.Div([panels.station_panel(PAGE, mission, s) for s in stations],
                  className="kz-row kz-row-2"),
         html.Div([panels.satellite_summary(PAGE, mission, s) for s in mission["satellites"]],
