@@ -25,6 +25,17 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   fi
 fi
 
+# The two-site cluster tests (tests/test_cluster.py) run etcd and Patroni from Debian.
+if ! command -v patroni >/dev/null || ! command -v etcd >/dev/null; then
+  if as_root; then
+    echo "installing Debian's patroni and etcd-server for the two-site cluster tests"
+    apt_install patroni etcd-server
+  else
+    echo "NOTE: the two-site cluster tests will be skipped (fail with CI=true): install" \
+         "Debian's patroni and etcd-server (sudo apt-get install patroni etcd-server)." >&2
+  fi
+fi
+
 # tests/test_compose.py validates docker-compose.yml with Debian's docker-compose (no engine).
 if ! command -v docker-compose >/dev/null && as_root; then
   echo "installing Debian's docker-compose to validate docker-compose.yml"

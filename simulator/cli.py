@@ -175,7 +175,10 @@ def simulate(
         station=station,
     )
     live_faults = LiveFaults(faults_file, model) if faults_file else None
-    model.advance(origin_ns, first_ns)  # the state up to the first sample (none: no origin)
+    # The state up to the first sample (nothing without an origin), a day at a time: memory
+    # stays flat for an origin months back.
+    for a in range(origin_ns, first_ns, 86_400 * 10**9):
+        model.advance(a, min(a + 86_400 * 10**9, first_ns))
     stream = (
         None
         if output is None
