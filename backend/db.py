@@ -211,6 +211,21 @@ limit_overrides = Table(
 )
 
 
+# Rate-limit hits (the `limits` library's storage in SQL, backend/ratelimit_store.py): failed
+# logins, so that every API process on this database counts them together and a restart
+# forgets none. One row per hit; `key` names the limit and what it counts (user name,
+# address); times in seconds since the epoch. Rows are deleted once expired.
+rate_limits = Table(
+    "rate_limits", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("key", String(512), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("expires_t", Float, nullable=False),
+)
+Index("rate_limits_key", rate_limits.c.key, rate_limits.c.t)
+Index("rate_limits_expiry", rate_limits.c.expires_t)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the per-connection settings each backend needs."""
     if url.startswith("sqlite"):

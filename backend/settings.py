@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     session_max_s: float = 12 * 3600.0
     password_min_length: int = 12
     # Failed logins: at most this many per user name, and per client address, in the window;
-    # then 429 with Retry-After. Kept in the API process's memory (a restart forgets them).
+    # then 429 with Retry-After. Counted in the SQL database (table rate_limits, with the
+    # `limits` library), so every API process on it shares them and a restart forgets none.
+    # Windows and delays are whole seconds (the library's granularity).
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_window_s: float = 300.0
@@ -97,7 +99,8 @@ class Settings(BaseSettings):
     # Signs device cookies (a browser that logged in as a name before gets past that name's
     # lock-out). Empty: a random key kept in data_dir/device_key (made once, mode 0600).
     device_key: str = Field(default="", repr=False)
-    # Ingest requests per second per token (token bucket with this burst); 0: no limit.
+    # Ingest requests per token: at most ingest_burst within ingest_burst / ingest_rate_per_s
+    # seconds (rounded up; 1,000 per 5 s), in each API process's memory; rate 0: no limit.
     ingest_rate_per_s: float = 200.0
     ingest_burst: int = 1000
     max_json_bytes: int = 64 * 1024  # any request body but ingest's larger than this is 413

@@ -202,8 +202,9 @@ def user_reset_password(name: str) -> None:
 
 @user_app.command("unlock")
 def user_unlock(name: str) -> None:
-    """Clear every login lock-out on a user name in the running API (failed logins are
-    counted in its memory), with the engineer token of the settings or data_dir/tokens.env."""
+    """Clear every login lock-out on a user name, through the running API (audited), with the
+    engineer token of the settings or data_dir/tokens.env. The counts are in the database:
+    every API process on it sees the unlock."""
     settings = get_settings()
     token = settings.engineer_token or stack_token(settings, "engineer")
     if not token:

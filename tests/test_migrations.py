@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -209,9 +210,15 @@ def test_the_revisions_form_one_line() -> None:
 def test_the_package_carries_its_migrations(tmp_path: Path) -> None:
     """What `pip install` puts in place: the wheel has env.py, the template and every
     revision, so `kazsat db upgrade` works from an installed package."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "--quiet", "-w", str(tmp_path), str(ROOT)], check=True, timeout=300,
-                   capture_output=True)
+    source = tmp_path / "source"  # a copy: building in place would leave build/ behind
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("backend", "dashboard", "simulator", "orbit", "kazsat"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
+                    str(tmp_path), str(source)], check=True, timeout=300, capture_output=True)
     [wheel] = tmp_path.glob("kazsat_monitor-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     versions = ROOT / "backend" / "migrations" / "versions"

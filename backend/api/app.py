@@ -18,7 +18,8 @@ from backend import files
 from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
-from backend.ratelimit import LoginThrottle, TokenBucket
+from backend.ratelimit import IngestLimiter, LoginThrottle
+from backend.ratelimit_store import SqlStorage
 from backend.services import build_services
 from backend.settings import Settings, get_settings
 from backend.store.base import StoreUnavailable
@@ -38,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = build_services(settings)
+        # Failed logins count in the database every API process on it shares.
+        app.state.login_throttle = LoginThrottle.from_settings(
+            SqlStorage(app.state.services.engine), settings)
         app.state.devices = DeviceCookies(
             settings.device_key or files.secret_file(settings.data_dir / "device_key"))
         app.state.proxy_secret = \
@@ -49,13 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan,
                   dependencies=[Depends(known_query_only)])
-    app.state.login_throttle = LoginThrottle(settings.login_max_failures,
-                                             settings.login_max_failures_per_address,
-                                             settings.login_window_s,
-                                             settings.login_max_failures_per_name,
-                                             settings.login_max_delay_s,
-                                             first_delay_s=settings.login_first_delay_s)
-    app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
+    app.state.ingest_limiter = IngestLimiter(settings.ingest_rate_per_s, settings.ingest_burst)
     app.include_router(auth.router)
     app.include_router(access.router)
     app.include_router(write.router)
