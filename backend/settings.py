@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     viewer_token: str = Field(default="", repr=False)
     operator_token: str = Field(default="", repr=False)
     engineer_token: str = Field(default="", repr=False)
+    # Prometheus's token for GET /metrics (`kazsat token bootstrap` registers it; compose).
+    metrics_token: str = Field(default="", repr=False)
 
     # People and sessions (README "People and roles"). A session ends after session_idle_s
     # without a request (an open dashboard polls every second) or session_max_s after login.

@@ -92,7 +92,8 @@ def simulate(ctx: typer.Context) -> None:
 
 
 @token_app.command("create")
-def token_create(role: Annotated[str, typer.Option(help="ingest, viewer, operator or engineer")],
+def token_create(role: Annotated[str, typer.Option(
+                     help="ingest, viewer, operator, engineer or metrics (GET /metrics)")],
                  name: Annotated[str, typer.Option(help="who or what holds it")] = "") -> None:
     """Print a new API token (stored hashed; shown only this once)."""
     from backend.services import open_database
@@ -246,8 +247,9 @@ def ensure_first_operator(settings: Settings) -> str | None:
 
 @token_app.command("bootstrap")
 def token_bootstrap() -> None:
-    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_ and _ENGINEER_
-    (docker-compose passes them from .env) so the stack's parts can use them; idempotent."""
+    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_, _ENGINEER_ and
+    _METRICS_ (docker-compose passes them from .env) so the stack's parts (and Prometheus)
+    can use them; idempotent."""
     import hashlib
 
     from sqlalchemy import select
@@ -259,7 +261,7 @@ def token_bootstrap() -> None:
     settings = get_settings()
     engine = open_database(settings)
     given = {role: getattr(settings, f"{role}_token") for role in
-             ("ingest", "viewer", "operator", "engineer")}
+             ("ingest", "viewer", "operator", "engineer", "metrics")}
     with engine.begin() as conn:
         for role, token in given.items():
             if not token:

@@ -14,8 +14,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import files
+from backend import files, metrics
 from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
+from backend.api import metrics as metrics_route
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
 from backend.ratelimit import IngestLimiter, LoginThrottle
@@ -23,6 +24,7 @@ from backend.ratelimit_store import SqlStorage
 from backend.services import build_services
 from backend.settings import Settings, get_settings
 from backend.store.base import StoreUnavailable
+from backend.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict",
@@ -47,13 +49,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.proxy_secret = \
             settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
         app.state.services.start_background()
+        services = app.state.services
+        state = metrics.StateCollector(services.engine, isinstance(services.store, SqlStore),
+                                       lambda: health.expected_workers(services))
+        registry.register(state)
         log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
+        registry.unregister(state)
         app.state.services.close()
 
     app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan,
                   dependencies=[Depends(known_query_only)])
     app.state.ingest_limiter = IngestLimiter(settings.ingest_rate_per_s, settings.ingest_burst)
+    registry = app.state.metrics_registry = metrics.event_registry()
     app.include_router(auth.router)
     app.include_router(access.router)
     app.include_router(write.router)
@@ -62,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(eclipses.router)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> OrjsonResponse:
@@ -121,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_credentials=False, max_age=600)
         log.info("CORS open to %s", ", ".join(settings.cors_origins))
     app.add_middleware(SecurityHeaders)
+    metrics_route.instrumentator(registry).instrument(app)  # outermost: times all of it
     return app
 
 

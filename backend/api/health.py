@@ -52,12 +52,16 @@ def healthz(services: ServicesDep) -> OrjsonResponse:
     """Liveness: 200 {"status": "ok"} while the background workers run; else 503 naming
     the stopped ones."""
     running = {t.name for t in threading.enumerate() if t.is_alive()}
-    expected = [*WORKERS, *(["retention"] if services.retention else [])]
-    stopped = [name for name in expected if name not in running]
+    stopped = [name for name in expected_workers(services) if name not in running]
     if stopped:
         log.error("liveness: background workers stopped: %s", ", ".join(stopped))
         return OrjsonResponse({"status": "failing", "stopped": stopped}, status_code=503)
     return OrjsonResponse({"status": "ok"})
+
+
+def expected_workers(services: Services) -> list[str]:
+    """The background threads this process should be running (by name)."""
+    return [*WORKERS, *(["retention"] if services.retention else [])]
 
 
 @router.get("/readyz")

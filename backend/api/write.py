@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from backend import metrics
 from backend.api.deps import ServicesDep, Writer
 from backend.ingest import BodyTooLarge, IngestError, decode_body
 from backend.services import Services
@@ -64,6 +65,8 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
     stored = services.store.write(batch, now)
+    metrics.INGEST_VALUES.inc(len(batch.values))
+    metrics.INGEST_STORED.inc(len(stored))
     if services.settings.check_limits:
         services.limits.observe(stored, now)
     return len(stored)
