@@ -309,8 +309,9 @@ def upgrade(engine: Engine) -> str:
     from alembic.util import CommandError
 
     head = head_revision()
-    if current_revision(reader(engine)) == head:
-        return head  # the common start: nothing to do, and no write lock taken
+    if current_revision(reader(engine)) == head:  # the common start: no write lock taken
+        log.info("database schema at revision %s (up to date)", head)
+        return head
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:

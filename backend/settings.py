@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     retention_1d_days: float = 0
     retention_interval_s: float = 3600
 
+    # Log lines of every part (logsetup/): "text" for a terminal, "json" (one object a line)
+    # for a log collector; and the lowest level written.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_url: str = "http://127.0.0.1:8000"  # where the dashboard and simulator find the API

@@ -20,6 +20,8 @@ import httpx
 import typer
 from rich.console import Console
 
+import logsetup
+
 if TYPE_CHECKING:
     from backend.settings import Settings
 
@@ -43,10 +45,10 @@ def get_settings() -> Settings:
     return backend_settings()
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%SZ")
-    logging.Formatter.converter = time.gmtime
+def setup_logging() -> None:
+    """The backend's log format and level (KAZSAT_LOG_FORMAT, KAZSAT_LOG_LEVEL)."""
+    settings = get_settings()
+    logsetup.configure(settings.log_format, settings.log_level)
 
 
 @app.command()
@@ -68,7 +70,7 @@ def api(host: str | None = None, port: int | None = None) -> None:
     # as the client's address; the API decides whom to believe (backend/api/auth.py).
     uvicorn.run(create_app(settings), host=host or settings.api_host,
                 port=port or settings.api_port, log_level="warning", access_log=False,
-                proxy_headers=False)
+                proxy_headers=False, log_config=None)  # uvicorn's lines in our format too
 
 
 @app.command()
@@ -479,5 +481,4 @@ def wait_for_api(url: str, timeout_s: float = 60, child: subprocess.Popen | None
 
 
 def main() -> None:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     app()

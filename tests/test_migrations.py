@@ -214,7 +214,7 @@ def test_the_package_carries_its_migrations(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("backend", "dashboard", "simulator", "orbit", "kazsat"):
+    for package in ("backend", "dashboard", "simulator", "orbit", "kazsat", "logsetup"):
         shutil.copytree(ROOT / package, source / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
