@@ -90,9 +90,18 @@ class AlertArchive:
 
     def shelve(self, conn: Connection, alert_id: int, actor: str, role: str,
                until: int | None, minutes: int, comment: str, now: int) -> Row[Any]:
-        """Shelve until `until` (None: take it off the shelf)."""
+        """Shelve until `until` (None: take it off the shelf). A shelf is the series' (or
+        entity's): taking it off clears it from every row that holds it, so no earlier
+        alert's row keeps the series shelved."""
         row = self._open_row(conn, alert_id)
-        conn.execute(update(db.alerts).where(db.alerts.c.id == alert_id).values(
+        a = db.alerts.c
+        same = ((a.series_id == row.series_id) if row.kind == "limit" else
+                and_(a.kind == row.kind, a.satellite.is_(None) if row.satellite is None
+                     else a.satellite == row.satellite,
+                     a.station.is_(None) if row.station is None else a.station == row.station))
+        target = (a.id == alert_id) if until else or_(a.id == alert_id,
+                                                      and_(same, a.shelved_until_t > now))
+        conn.execute(update(db.alerts).where(target).values(
             shelved_until_t=until, shelved_by=actor if until else None))
         audit.write(conn, actor, "alert.shelve" if until else "alert.unshelve", _target(row),
                     {"role": role, "comment": comment, "minutes": minutes}, now)

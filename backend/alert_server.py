@@ -1,7 +1,7 @@
 """The alarm server: the set of open alerts, their acknowledgements and shelves, and the
 rules of an alert's life. Checking happens before it (backend.limits, backend.stale); what
 a change leaves behind is its listeners' (backend.alert_archive writes the rows,
-backend.alert_email the email), in one SQL transaction per batch of changes.
+backend.alert_email the email), in one SQL transaction per change.
 
 - A series' alert is raised when its state leaves nominal, escalated when it reaches a
   higher severity than before (the acknowledgement is reset: the operator acknowledged
@@ -11,14 +11,18 @@ backend.alert_email the email), in one SQL transaction per batch of changes.
 - Shelving silences a series (or entity) for a while: its alerts, open or raised during
   the shelf, send no email and do not count as unacknowledged until the shelf expires.
 - Every operator or engineer action writes an audit row in the same transaction.
-- The database refusing a change never fails an ingest: the changes wait, and `tick`
-  tries again after reloading the open set from SQL.
 
-Lock: the server's own `_lock` guards the open set, the shelves and the email policy's
-state, and is held across each transaction, so memory and database move together. The
-limit checker calls `record` under the checker's lock (transitions arrive in the order the
-states moved); so the order is checker, then server, and under its lock the server reads
-only the checker's lock-free `info` and `newest_t`. One API process owns a database.
+The state is the database's, shared by every API process on it (the two sites): a batch is
+stored, checked and its alerts and email recorded in one transaction (`ingest`, through the
+store's write hook), and every other change runs in `transaction`. Each takes the
+cluster-wide write lock first and reloads this process's copy when another process changed
+the state since (backend/alert_sync.py), so a breach is raised once whichever site ingests
+it, and an acknowledgement or shelf at one site holds at the other. A batch whose alerts
+cannot be recorded is not stored either: the writer is told 503 and sends it again.
+
+Lock: the server's `_lock` guards this process's copy (the checker's states, the open set,
+the shelves, the email policy's state) and is held across each transaction, taken before
+the database's lock, so memory and database move together.
 """
 
 from __future__ import annotations
@@ -26,29 +30,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, select
 
 from backend import db, notify
 from backend.alert_archive import AlertArchive, Shelves
 from backend.alert_email import AlertMailer
+from backend.alert_sync import Generation
 from backend.alerts import OpenAlert, alert_key, where
 from backend.limits import RANK, LimitChecker, Transition
-from backend.mission import Mission
+from backend.mission import Limits, Mission
 from backend.stale import Entity, StaleWatch, Stopped
-from backend.store.base import NS
+from backend.store.base import NS, Batch, TelemetryStore
+from backend.store.sql import SqlStore
 from backend.timeutil import format_time
 
 log = logging.getLogger(__name__)
+# Each series' newest checked sample, read in the transaction in hand: the SQL store's
+# `latest` table, or the InfluxDB store's answer.
+LatestReader = Callable[[Connection], dict[int, tuple[int, float]]]
 
 
 class AlertServer:
     def __init__(self, engine: Engine, mission: Mission, checker: LimitChecker,
                  archive: AlertArchive, mailer: AlertMailer, stale: StaleWatch | None,
-                 stale_severity: str) -> None:
+                 stale_severity: str, latest: LatestReader) -> None:
         self.engine = engine
         self.mission = mission
         self.checker = checker
@@ -56,60 +66,90 @@ class AlertServer:
         self.mailer = mailer
         self.stale = stale  # None: stopped telemetry raises no alert
         self.stale_severity = stale_severity
+        self.generation = Generation()
+        self._latest = latest
         self._lock = threading.RLock()
         self._open: dict[str, OpenAlert] = {}
         self._shelves: Shelves = {}
-        self._backlog: list[Transition] = []
-        self._dirty = False  # the open set in memory may differ from SQL: reload first
 
-    # ---- start -------------------------------------------------------------------------------
+    # ---- this process's copy of the state ----------------------------------------------------
 
-    def load(self) -> dict[int, str]:
-        """Read the open alerts, shelves and email state from SQL; return the open limit
-        alerts' states by series, for LimitChecker.prime."""
-        with self._lock:
-            self._load()
-            if self._open:
-                log.info("%d open alerts restored", len(self._open))
-            return {op.series_id: op.state for op in self._open.values()
-                    if op.kind == "limit" and op.series_id is not None}
+    def refresh(self) -> None:
+        """Bring the copy up to date for a read (the banner, each series' state): a
+        reload when another process changed the state since this one last looked."""
+        reader = db.reader(self.engine)
+        with reader.connect() as conn:
+            if self.generation.stale(conn) is None:
+                return
+        with self._lock, reader.connect() as conn:
+            generation = Generation.read(conn)
+            self._reload(conn)
+            self.generation.loaded(generation)
 
-    def _load(self) -> None:
-        with db.reader(self.engine).connect() as conn:
-            opens, self._shelves = self.archive.load_open(conn, time.time_ns())
-            self.mailer.load(conn, opens)
+    def _reload(self, conn: Connection) -> None:
+        t = db.limit_states.c
+        states = conn.execute(select(t.series_id, t.state, t.count_warning, t.count_critical,
+                                     t.since_warning, t.since_critical)).all()
+        overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
+                     for r in conn.execute(select(db.limit_overrides))}
+        self.checker.load(self._latest(conn), [tuple(r) for r in states], overrides)
+        opens, self._shelves = self.archive.load_open(conn, time.time_ns())
+        self.mailer.load(conn, opens)
         self._open = {op.key: op for op in opens}
-        self._dirty = False
 
-    # ---- limit transitions -------------------------------------------------------------------
-
-    def record(self, transitions: list[Transition]) -> None:
-        """Record the alert changes of a checked batch, and their emails, in one
-        transaction (the limit checker's listener). Never raises into ingest: when the
-        database refuses, the changes wait and `tick` tries again."""
-        now = time.time_ns()
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The one way to change the alarm state other than ingest: under this process's
+        lock and the cluster-wide one, on a copy current as of the transaction. A change
+        calls `self.generation.advance(conn)`."""
         with self._lock:
-            work, self._backlog = self._backlog + transitions, []
-            mark = self.mailer.mark()
             try:
-                if self._dirty:
-                    self._load()
-                queued = False
                 with self.engine.begin() as conn:
-                    for tr in work:
-                        queued |= self._apply(conn, tr, now)
-            except SQLAlchemyError as exc:
-                self._backlog, self._dirty = work[-10_000:], True
-                self.mailer.restore(mark)
-                log.error("could not record %d alert changes (%s); retrying", len(work),
-                          str(exc).splitlines()[0])
-                return
-            except Exception:  # a bug: never fail an ingest that is already stored
-                self._dirty = True
-                log.exception("could not record %d alert changes; dropped", len(work))
-                return
-        if queued:
+                    self._begin(conn)
+                    yield conn
+                    self.checker.persist(conn)
+            except BaseException:
+                self.generation.failed()
+                raise
+            self.generation.committed()
+
+    def _begin(self, conn: Connection) -> None:
+        self.generation.lock(conn)
+        if self.generation.sync(conn):
+            self._reload(conn)
+
+    # ---- ingest: store, check and record in one transaction ----------------------------------
+
+    def ingest(self, store: TelemetryStore, batch: Batch, now: int) -> Batch:
+        """Store a batch, check its new samples and record the alert changes and their
+        email, all in one transaction; return the samples that were new. With the InfluxDB
+        store the samples go first and the rest follows in its own transaction."""
+        check = _Check(self, now)
+        with self._lock:
+            try:
+                if isinstance(store, SqlStore):
+                    stored = store.write(batch, now, hook=check)
+                else:
+                    stored = store.write(batch, now)
+                    with self.engine.begin() as conn:
+                        check.begin(conn)
+                        check.stored(conn, stored)
+            except BaseException:
+                self.generation.failed()
+                raise
+            self.generation.committed()
+        if check.queued:
             self.mailer.wake()
+        return stored
+
+    def _check(self, conn: Connection, batch: Batch, now: int) -> bool:
+        """Check stored samples; record what they change. True when email was queued."""
+        queued = False
+        for tr in self.checker.observe(batch, now):
+            queued |= self._apply(conn, tr, now)
+        self.checker.persist(conn)
+        self.generation.advance(conn)  # the newest samples moved, if nothing else
+        return queued
 
     def _apply(self, conn: Connection, tr: Transition, now: int) -> bool:
         info = self.checker.info(tr.series_id)
@@ -157,66 +197,63 @@ class AlertServer:
         self.archive.cleared(conn, op.id, t)
         del self._open[op.key]
 
-    # ---- once a second: stale telemetry, owed email, retries ---------------------------------
+    # ---- once a second, at one site: stale telemetry, owed email -----------------------------
 
     def tick(self, now: int | None = None) -> None:
-        """Raise or clear stale alerts, send email that was held back and is due now,
-        retry changes the database refused."""
+        """Raise or clear stale alerts, send email that was held back and is due now. A
+        duty of one site at a time (backend/duties.py): the stale watch judges arrival on
+        this process's clock."""
         now = time.time_ns() if now is None else now
-        if self._backlog or self._dirty:
-            self.record([])
-        stopped, resumed = self.stale.check(now) if self.stale else ([], [])
-        queued = False
-        with self._lock:
-            mark = self.mailer.mark()
-            try:
-                queued |= self._stale_changes(stopped, resumed, now)
-                if not self._dirty:  # else the open alerts in memory may be wrong
-                    queued |= self._send_owed(now)
-            except SQLAlchemyError as exc:
-                self._dirty = True
-                self.mailer.restore(mark)
-                log.error("could not record a stale alert or an alert email (%s); retrying",
-                          str(exc).splitlines()[0])
+        mark = self.stale.mark() if self.stale else None
+        try:
+            with self.transaction() as conn:
+                stopped, resumed = self.stale.check(now) if self.stale else ([], [])
+                queued = self._stale_changes(conn, stopped, resumed, now)
+                queued |= self._send_owed(conn, now)
+        except BaseException:
+            if self.stale and mark is not None:
+                self.stale.restore(mark)  # what it saw change is told again next time
+            raise
         if queued:
             self.mailer.wake()
 
-    def _stale_changes(self, stopped: list[Stopped], resumed: list[Entity], now: int) -> bool:
+    def _stale_changes(self, conn: Connection, stopped: list[Stopped], resumed: list[Entity],
+                       now: int) -> bool:
         cleared = [self._open[e.key] for e in resumed if e.key in self._open]
         raised = [s for s in stopped if s.entity.key not in self._open]
         if not (cleared or raised):
             return False
+        self.generation.advance(conn)
         queued = False
-        with self.engine.begin() as conn:
-            for op in cleared:
-                self._close(conn, op, now)
-                log.info("alert %d cleared: %s telemetry resumed", op.id,
-                         where(op.satellite, op.station))
-                queued |= self.mailer.send(conn, op, "cleared", now, now, cleared_t=now,
-                                           replay_t=op.raised_t)
-            for s in raised:
-                e, sev = s.entity, self.stale_severity
-                op = OpenAlert(0, "stale", None, e.satellite, e.station, None, sev, "stale",
-                               None, f"no new sample for {e.window_s:g} s", now, now)
-                self._raise(conn, op, now)
-                log.warning("alert %d raised: %s %s telemetry stopped: no new sample for %g s "
-                            "(newest sample %s)", op.id, sev.upper(),
-                            where(e.satellite, e.station), e.window_s,
-                            format_time(s.newest_t))
-                queued |= self.mailer.send(conn, op, "raised", now, now, replay_t=s.newest_t)
+        for op in cleared:
+            self._close(conn, op, now)
+            log.info("alert %d cleared: %s telemetry resumed", op.id,
+                     where(op.satellite, op.station))
+            queued |= self.mailer.send(conn, op, "cleared", now, now, cleared_t=now,
+                                       replay_t=op.raised_t)
+        for s in raised:
+            e, sev = s.entity, self.stale_severity
+            op = OpenAlert(0, "stale", None, e.satellite, e.station, None, sev, "stale",
+                           None, f"no new sample for {e.window_s:g} s", now, now)
+            self._raise(conn, op, now)
+            log.warning("alert %d raised: %s %s telemetry stopped: no new sample for %g s "
+                        "(newest sample %s)", op.id, sev.upper(),
+                        where(e.satellite, e.station), e.window_s,
+                        format_time(s.newest_t))
+            queued |= self.mailer.send(conn, op, "raised", now, now, replay_t=s.newest_t)
         return queued
 
-    def _send_owed(self, now: int) -> bool:
+    def _send_owed(self, conn: Connection, now: int) -> bool:
         """Email the open alerts whose raise or escalation was held back, now that it may
-        go. Checked without a transaction: most ticks find nothing due."""
+        go."""
         due = self.mailer.due(self._open.values(), now, lambda op: self._clock(op, now))
         if not due:
             return False
-        with self.engine.begin() as conn:
-            for op, kind, t in due:
-                # The replay link goes to the change the message reports, not to now.
-                replay_t = op.raised_t if kind == "raised" else op.updated_t
-                self.mailer.send(conn, op, kind, t, now, replay_t=replay_t)
+        self.generation.advance(conn)
+        for op, kind, t in due:
+            # The replay link goes to the change the message reports, not to now.
+            replay_t = op.raised_t if kind == "raised" else op.updated_t
+            self.mailer.send(conn, op, kind, t, now, replay_t=replay_t)
         return True
 
     def _clock(self, op: OpenAlert, now: int) -> int:
@@ -231,9 +268,9 @@ class AlertServer:
 
     def acknowledge(self, alert_id: int, actor: str, role: str, comment: str) -> dict[str, Any]:
         now = time.time_ns()
-        with self._lock:
-            with self.engine.begin() as conn:
-                row = self.archive.acknowledge(conn, alert_id, actor, role, comment, now)
+        with self.transaction() as conn:
+            row = self.archive.acknowledge(conn, alert_id, actor, role, comment, now)
+            self.generation.advance(conn)
             op = self._open.get(alert_key(row.kind, row.series_id, row.satellite, row.station))
             if op is not None and op.id == alert_id:
                 op.acked = True
@@ -245,10 +282,10 @@ class AlertServer:
         """Shelve the alert's series (or entity) for `minutes`; 0 takes it off the shelf."""
         now = time.time_ns()
         until = now + minutes * 60 * NS if minutes else None
-        with self._lock:
-            with self.engine.begin() as conn:
-                row = self.archive.shelve(conn, alert_id, actor, role, until, minutes,
-                                          comment, now)
+        with self.transaction() as conn:
+            row = self.archive.shelve(conn, alert_id, actor, role, until, minutes,
+                                      comment, now)
+            self.generation.advance(conn)
             key = alert_key(row.kind, row.series_id, row.satellite, row.station)
             if until:
                 self._shelves[key] = (until, actor)
@@ -276,6 +313,7 @@ class AlertServer:
     def counts(self, now: int | None = None) -> dict[str, int]:
         """Open alerts; unacknowledged ones (shelved ones left out) by severity."""
         now = time.time_ns() if now is None else now
+        self.refresh()
         with self._lock:
             opens = list(self._open.values())
         unacked = [op for op in opens if not op.acked and not op.shelved(now)]
@@ -290,3 +328,17 @@ class AlertServer:
         return {"unacknowledged": c["unacknowledged"],
                 "warning": c["unacknowledged_warning"],
                 "critical": c["unacknowledged_critical"]}
+
+
+class _Check:
+    """The alarm server's part in a store's write transaction (backend.store.base.WriteHook)."""
+
+    def __init__(self, server: AlertServer, now: int) -> None:
+        self.server, self.now = server, now
+        self.queued = False
+
+    def begin(self, conn: Connection) -> None:
+        self.server._begin(conn)
+
+    def stored(self, conn: Connection, batch: Batch) -> None:
+        self.queued = self.server._check(conn, batch, self.now)

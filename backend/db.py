@@ -36,12 +36,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from backend import files
+from backend import db_watch, files
 
 log = logging.getLogger(__name__)
 metadata = MetaData()
+POOL_TIMEOUT_S = 5.0
 
-# The schema version of releases before Alembic (1-3, then 4 written by revision 0004): kept
+# The schema version of releases before Alembic (1-4, then 5 written by revision 0005): kept
 # so such a release refuses a database migrated past it ("newer than this program"), and the
 # readiness probe's harmless write (backend/api/health.py). Alembic's own table is
 # alembic_version.
@@ -166,6 +167,7 @@ alerts = Table(
 )
 Index("alerts_open", alerts.c.cleared_t, alerts.c.series_id)
 Index("alerts_raised", alerts.c.raised_t)
+alerts_shelved = Index("alerts_shelved", alerts.c.shelved_until_t)
 
 # Alert email, written in the same transaction as the alert change it reports. The
 # message (recipients, subject, bodies, Message-ID, Date) is fixed here, so a resend after
@@ -191,6 +193,9 @@ outbox = Table(
     Column("failed_t", BigInteger),  # refused for good (5xx every attempt); never retried
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
+# What reloading the email state reads: an open alert's messages, a rate limit's last one.
+outbox_alert = Index("outbox_alert", outbox.c.alert_id)
+outbox_throttle = Index("outbox_throttle", outbox.c.throttle_key, outbox.c.event_t)
 
 audit = Table(
     "audit", metadata,
@@ -200,6 +205,29 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("target", Text, nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+# Each series' limit state where it is not plainly nominal (a breach held, a persistence
+# count running), written in the transaction that moved it: with `latest`, the limit checker's
+# whole state, so any API process (either site) continues it exactly (backend/limits.py).
+limit_states = Table(
+    "limit_states", metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("state", Integer, nullable=False),  # 0 nominal, 1 warning, 2 critical
+    Column("count_warning", Integer, nullable=False),  # consecutive samples at or above
+    Column("count_critical", Integer, nullable=False),
+    Column("since_warning", BigInteger, nullable=False),  # the first of those samples (ns)
+    Column("since_critical", BigInteger, nullable=False),
+)
+
+# One row: which process last changed the alarm state (limit states, alerts, shelves, alert
+# email, overrides) and how many changes there have been. A process whose memory was made at
+# another generation reloads it before it reads or changes anything (backend/alert_sync.py).
+alarm_generation = Table(
+    "alarm_generation", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("writer", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
 )
 
 limit_overrides = Table(
@@ -255,7 +283,14 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    # A request waits at most pool_timeout_s for a free connection (then 503), and with the
+    # call watch (the API's) no call hangs on a node that stopped answering.
+    watch = db_watch.current()
+    engine = create_engine(url, pool_pre_ping=watch is None, pool_size=8, max_overflow=8,
+                           pool_timeout=POOL_TIMEOUT_S)
+    if watch is not None:
+        watch.attach(engine)  # its own ping, watched, in place of pool_pre_ping
+    return engine
 
 
 def reader(engine: Engine) -> Engine:
@@ -263,9 +298,9 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
-# Releases before Alembic numbered their schema 1-3 in schema_version; revisions 0001-0003
+# Releases before Alembic numbered their schema 1-4 in schema_version; revisions 0001-0004
 # make exactly those schemas, so such a database is stamped at its number and carried on.
-LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003"}
+LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}
 MIGRATION_LOCK = 0x6B617A73  # PostgreSQL advisory lock: one process migrates at a time
 
 
@@ -301,7 +336,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> str:
     """Bring the database to the newest revision (Alembic), in one transaction, and return it.
-    A database made by a release before Alembic (schema_version 1-3) is adopted at its
+    A database made by a release before Alembic (schema_version 1-4) is adopted at its
     version first; one at a revision this program does not know is refused."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext

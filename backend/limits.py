@@ -20,19 +20,25 @@ Stale (no sample for a few periods) is decided at read time from the latest samp
 The hot path: a series that is nominal with nothing pending carries a "calm" window
 [calm_lo, calm_hi]; a sample inside it costs one chained comparison. Anything else (and
 always gates and gated series) takes `_step`. NaN bounds close the window.
+
+The state is the database's: `latest` holds each series' newest checked sample and
+`limit_states` the rest (state, persistence counts) of every series not plainly nominal.
+`load` takes both; `persist` writes the series whose state moved, in the transaction that
+stored the samples that moved it, so another API process continues exactly from here.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from sqlalchemy import Connection, delete
 
+from backend import db
 from backend.mission import Band, Limits, Parameter
 from backend.series import SeriesInfo
 from backend.store.base import CLOCK_TOLERANCE_S, NS, Batch
@@ -41,6 +47,8 @@ from backend.timeutil import format_time
 log = logging.getLogger(__name__)
 
 RANK = {"nominal": 0, "warning": 1, "critical": 2}
+# A `limit_states` row: series id, state, warning and critical counts, their first times.
+StateRow = tuple[int, int, int, int, int, int]
 NAMES = ("nominal", "warning", "critical")
 _NAN = math.nan
 
@@ -77,21 +85,18 @@ class _Series:
 class LimitChecker:
     """Every series' limit state.
 
-    Lock: `lock` guards the states. `listener` is called under it, so transitions reach
-    it in the order the states moved; it must not call back into a method that takes the
-    lock. `info` and `newest_t` take no lock (an info never changes; a sample time is
-    replaced whole), so a listener or a watcher may read them at any time."""
+    No lock of its own: the alarm server changes it under its lock, in the transaction
+    that records what the change means (backend/alert_server.py). `state`, `info` and
+    `newest_t` read without one (an info never changes; a state or a sample time is
+    replaced whole)."""
 
     def __init__(self, series: dict[int, SeriesInfo], overrides: dict[str, Limits],
                  clock_tolerance_s: float = CLOCK_TOLERANCE_S) -> None:
-        self.lock = threading.RLock()
         self.tolerance_ns = int(clock_tolerance_s * NS)
         self.ahead = AheadReport()
-        # Told of every batch's transitions, under the lock, so alert rows are written in
-        # the order the states moved (backend.alert_server.AlertServer.record).
-        self.listener: Callable[[list[Transition]], None] | None = None
         self.overrides: dict[str, Limits] = dict(overrides)
         self._s: dict[int, _Series] = {}
+        self._dirty: set[int] = set()  # series whose state moved since the last persist
         by_key = {(i.satellite, i.station, i.parameter.key): sid for sid, i in series.items()}
         for sid, info in series.items():
             self._s[sid] = self._compile(info, self.overrides.get(info.parameter.key))
@@ -139,32 +144,54 @@ class LimitChecker:
     def set_limits(self, parameter: str, limits: Limits | None) -> None:
         """Apply a changed limit (None: back to the mission default) from the next sample
         on. Persistence counts restart: they were counted against the old bounds."""
-        with self.lock:
-            if limits is None:
-                self.overrides.pop(parameter, None)
-            else:
-                self.overrides[parameter] = limits
-            for s in self._s.values():
-                if s.info.parameter.key == parameter:
-                    fresh = self._compile(s.info, limits)
-                    s.lo, s.hi = fresh.lo, fresh.hi
-                    s.nominal_lo, s.nominal_hi = fresh.nominal_lo, fresh.nominal_hi
+        if limits is None:
+            self.overrides.pop(parameter, None)
+        else:
+            self.overrides[parameter] = limits
+        for s in self._s.values():
+            if s.info.parameter.key == parameter:
+                fresh = self._compile(s.info, limits)
+                s.lo, s.hi = fresh.lo, fresh.hi
+                s.nominal_lo, s.nominal_hi = fresh.nominal_lo, fresh.nominal_hi
+                if s.count != [0, 0, 0]:
                     s.count, s.since = [0, 0, 0], [0, 0, 0]
-                    _calm(s)
-
-    def prime(self, latest: dict[int, tuple[int, float]], states: dict[int, str]) -> None:
-        """Start from the stored latest values and the states of open alerts."""
-        with self.lock:
-            for sid, (t, v) in latest.items():
-                s = self._s.get(sid)
-                if s is not None:
-                    s.last_t, s.last_value = t, v
-            for sid, name in states.items():
-                s = self._s.get(sid)
-                if s is not None:
-                    s.state = RANK[name]
-            for s in self._s.values():
+                    self._dirty.add(s.info.id)
                 _calm(s)
+
+    # ---- the state in the database ---------------------------------------------------------
+
+    def load(self, latest: dict[int, tuple[int, float]], states: Iterable[StateRow],
+             overrides: dict[str, Limits]) -> None:
+        """Take the whole state from the database: each series' newest checked sample
+        (`latest`), its limit state where not plainly nominal, and the overrides."""
+        for key in set(self.overrides) | set(overrides):
+            if self.overrides.get(key) != overrides.get(key):
+                self.set_limits(key, overrides.get(key))
+        for s in self._s.values():
+            s.state, s.count, s.since = 0, [0, 0, 0], [0, 0, 0]
+            s.last_t, s.last_value = latest.get(s.info.id, (-1, _NAN))
+        for sid, state, count_w, count_c, since_w, since_c in states:
+            found = self._s.get(sid)
+            if found is not None:
+                found.state = state
+                found.count, found.since = [0, count_w, count_c], [0, since_w, since_c]
+        for s in self._s.values():
+            _calm(s)
+        self._dirty.clear()
+
+    def persist(self, conn: Connection) -> None:
+        """Write the limit state of every series whose state moved since the last call."""
+        if not self._dirty:
+            return
+        ids, self._dirty = sorted(self._dirty), set()
+        table = db.limit_states
+        conn.execute(delete(table).where(table.c.series_id.in_(ids)))
+        rows = [{"series_id": sid, "state": s.state, "count_warning": s.count[1],
+                 "count_critical": s.count[2], "since_warning": s.since[1],
+                 "since_critical": s.since[2]}
+                for sid in ids if (s := self._s[sid]).state or s.count != [0, 0, 0]]
+        if rows:
+            conn.execute(table.insert(), rows)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -197,44 +224,43 @@ class LimitChecker:
         vs = np.asarray(batch.values, dtype=np.float64)
         horizon = (time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns
         present = ts <= horizon
-        with self.lock:
-            if not present.all():
-                self.ahead.note(batch, ~present, horizon - self.tolerance_ns, self._s)
-            ids, where = np.unique(sids, return_inverse=True)
-            series = [self._s[int(i)] for i in ids]
-            newer = present & (ts > np.array([s.last_t for s in series], dtype=np.int64)[where])
-            lo = np.array([s.calm_lo for s in series])[where]
-            hi = np.array([s.calm_hi for s in series])[where]
-            uneasy = np.zeros(len(ids), dtype=bool)
-            uneasy[where[newer & ~((vs >= lo) & (vs <= hi))]] = True  # NaN windows: never calm
-            calm = newer & ~uneasy[where]
-            if calm.any():
-                idx = np.flatnonzero(calm)
-                idx = idx[np.lexsort((ts[idx], where[idx]))]
-                last = idx[np.append(where[idx][1:] != where[idx][:-1], True)]
-                for i in last.tolist():
-                    s = series[where[i]]
-                    s.last_t, s.last_value = int(ts[i]), float(vs[i])
-            slow = np.flatnonzero(uneasy[where] & newer)
-            for i in slow[np.argsort(ts[slow], kind="stable")].tolist():
-                s, t, v = series[where[i]], int(ts[i]), float(vs[i])
-                if t <= s.last_t:
-                    continue
-                previous = s.last_value
-                s.last_t = t
-                s.last_value = v
-                if s.calm_lo <= v <= s.calm_hi:
-                    continue
-                self._step(s, t, v, out)
-                if s.depends and v != previous:
-                    self._gate_changed(s, t, v, out)
-            if out and self.listener is not None:
-                self.listener(out)
+        if not present.all():
+            self.ahead.note(batch, ~present, horizon - self.tolerance_ns, self._s)
+        ids, where = np.unique(sids, return_inverse=True)
+        series = [self._s[int(i)] for i in ids]
+        newer = present & (ts > np.array([s.last_t for s in series], dtype=np.int64)[where])
+        lo = np.array([s.calm_lo for s in series])[where]
+        hi = np.array([s.calm_hi for s in series])[where]
+        uneasy = np.zeros(len(ids), dtype=bool)
+        uneasy[where[newer & ~((vs >= lo) & (vs <= hi))]] = True  # NaN windows: never calm
+        calm = newer & ~uneasy[where]
+        if calm.any():
+            idx = np.flatnonzero(calm)
+            idx = idx[np.lexsort((ts[idx], where[idx]))]
+            last = idx[np.append(where[idx][1:] != where[idx][:-1], True)]
+            for i in last.tolist():
+                s = series[where[i]]
+                s.last_t, s.last_value = int(ts[i]), float(vs[i])
+        slow = np.flatnonzero(uneasy[where] & newer)
+        for i in slow[np.argsort(ts[slow], kind="stable")].tolist():
+            s, t, v = series[where[i]], int(ts[i]), float(vs[i])
+            if t <= s.last_t:
+                continue
+            previous = s.last_value
+            s.last_t = t
+            s.last_value = v
+            if s.calm_lo <= v <= s.calm_hi:
+                continue
+            self._step(s, t, v, out)
+            if s.depends and v != previous:
+                self._gate_changed(s, t, v, out)
         return out
 
     def _step(self, s: _Series, t: int, v: float, out: list[Transition]) -> None:
         instant = self._instant(s, v)
         count, since = s.count, s.since
+        if count[1] or instant:  # a count starts, runs or stops: the stored state moves
+            self._dirty.add(s.info.id)
         for rank in (1, 2):
             if instant >= rank:
                 if count[rank] == 0:
@@ -263,6 +289,8 @@ class LimitChecker:
             return
         for sid in gate.depends:
             d = self._s[sid]
+            if d.count != [0, 0, 0]:
+                self._dirty.add(sid)
             d.count, d.since = [0, 0, 0], [0, 0, 0]
             if d.state:
                 self._move(d, 0, t, d.last_value, out)
@@ -291,6 +319,7 @@ class LimitChecker:
     def _move(self, s: _Series, new: int, t: int, v: float, out: list[Transition]) -> None:
         old = s.state
         s.state = new
+        self._dirty.add(s.info.id)
         out.append(Transition(s.info.id, NAMES[old], NAMES[new], t, v,
                               describe_limit(s, max(new, old), v)))
 

@@ -9,7 +9,8 @@ outbox_retry_max_s); the log says once that the server is down and once that it 
 When the server accepts a message, the others waiting out a back-off because it was
 unreachable are due at once: recovery does not wait for each one's next retry.
 A message the server refuses for good (5xx) outbox_max_attempts times is marked failed.
-One API process sends for a database.
+One API process sends for a database: the one holding the cluster's duties
+(backend/duties.py).
 """
 
 from __future__ import annotations
@@ -38,19 +39,25 @@ CONNECT, CUT_OFF = "connect: ", "connection lost: "
 
 
 class OutboxSender:
+    name = "outbox-sender"
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._busy = threading.Event()  # set while a delivery pass runs
-        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self._thread: threading.Thread | None = None
         self._down_since: float | None = None
         self._said_unconfigured = False
 
     # ---- life ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start sending (again, after a stop: the cluster's duties move between sites)."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stop,),
+                                        name="outbox-sender", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
@@ -61,11 +68,11 @@ class OutboxSender:
         """Stop after the message in hand (a message is never cut off on purpose)."""
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(self.settings.smtp_timeout_s + 5)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._busy.set()
             try:
                 more = self.deliver_due()

@@ -8,22 +8,16 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import delete, select
 
 from backend import audit, db
-from backend.limits import LimitChecker
+from backend.alert_server import AlertServer
 from backend.mission import Limits, Mission, Parameter, check_limits
 from backend.timeutil import format_time
 
 
 class LimitError(ValueError):
     """The change is not valid for this parameter (400)."""
-
-
-def load(engine: Engine) -> dict[str, Limits]:
-    with db.reader(engine).connect() as conn:
-        return {r.parameter: Limits.model_validate_json(r.limits_json)
-                for r in conn.execute(select(db.limit_overrides))}
 
 
 def check(parameter: Parameter, limits: Limits) -> None:
@@ -66,26 +60,26 @@ def named_nulls(body: BaseModel) -> set[str]:
     return out
 
 
-def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,
-                 limits: Limits | None, actor: str, role: str,
-                 removing: AbstractSet[str] = frozenset()) -> None:
-    """Store (None: delete) the override and its audit row in one transaction, then apply
-    it to live checking. A limit in force that `limits` drops must be in `removing` (the
-    client named it null): switching a limit off is never a side effect. The audit row
-    names the limits removed."""
+def set_override(alerts: AlertServer, parameter: Parameter, limits: Limits | None,
+                 actor: str, role: str, removing: AbstractSet[str] = frozenset()) -> None:
+    """Store (None: delete) the override and its audit row in one alarm transaction, which
+    applies it to live checking in every API process. A limit in force that `limits` drops
+    must be in `removing` (the client named it null): switching a limit off is never a
+    side effect. The audit row names the limits removed."""
     if limits is not None:
         check(parameter, limits)
-    old = checker.effective_limits(parameter)
-    new = limits or parameter.limits
-    removed = sorted(limit_names(old) - limit_names(new), key=LIMIT_NAMES.index)
-    unnamed = [name for name in removed if name not in removing]
-    if limits is not None and unnamed:
-        raise LimitError(f"{unnamed[0]} is in force and the change drops it: to remove a "
-                         f"limit, send it as null (\"{unnamed[0].split('.')[1]}\": null)")
-    now = time.time_ns()
-    detail = {"role": role, "old": old.model_dump(), "new": new.model_dump(),
-              "removed": removed, "default": parameter.limits.model_dump()}
-    with checker.lock, engine.begin() as conn:
+    checker = alerts.checker
+    with alerts.transaction() as conn:  # the limits in force are read in it: no race
+        old = checker.effective_limits(parameter)
+        new = limits or parameter.limits
+        removed = sorted(limit_names(old) - limit_names(new), key=LIMIT_NAMES.index)
+        unnamed = [name for name in removed if name not in removing]
+        if limits is not None and unnamed:
+            raise LimitError(f"{unnamed[0]} is in force and the change drops it: to remove "
+                             f"a limit, send it as null (\"{unnamed[0].split('.')[1]}\": null)")
+        now = time.time_ns()
+        detail = {"role": role, "old": old.model_dump(), "new": new.model_dump(),
+                  "removed": removed, "default": parameter.limits.model_dump()}
         conn.execute(delete(db.limit_overrides)
                      .where(db.limit_overrides.c.parameter == parameter.key))
         if limits is not None:
@@ -95,13 +89,16 @@ def set_override(engine: Engine, checker: LimitChecker, parameter: Parameter,
         audit.write(conn, actor, "limits.set" if limits is not None else "limits.reset",
                     f"parameter {parameter.key}", detail, now)
         checker.set_limits(parameter.key, limits)
+        alerts.generation.advance(conn)
 
 
-def describe(engine: Engine, checker: LimitChecker, mission: Mission,
+def describe(alerts: AlertServer, mission: Mission,
              keys: list[str] | None = None) -> list[dict[str, Any]]:
     """[{"parameter", "subsystem", "unit", "type", "default", "effective", "override"}] for
     numeric parameters; override is {"changed_by", "changed_at"} or None."""
-    with db.reader(engine).connect() as conn:
+    alerts.refresh()
+    checker = alerts.checker
+    with db.reader(alerts.engine).connect() as conn:
         changed = {r.parameter: r for r in conn.execute(select(db.limit_overrides))}
     out = []
     for p in mission.parameters.values():

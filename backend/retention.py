@@ -78,7 +78,10 @@ def _delete_some(engine: Engine, level: int, sid: int, before: int, limit: int) 
 
 
 class RetentionJob:
-    """Prunes in a daemon thread once soon after start and then every interval."""
+    """Prunes in a daemon thread once soon after start and then every interval (a duty of
+    one API process in the cluster: backend/duties.py)."""
+
+    name = "retention"
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings

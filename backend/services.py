@@ -10,10 +10,11 @@ from sqlalchemy import Engine, select
 from backend import db, files
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
-from backend.alert_server import AlertServer
+from backend.alert_server import AlertServer, LatestReader
+from backend.duties import Duties, Duty
 from backend.ingest import Ingestor
 from backend.limits import LimitChecker
-from backend.mission import Limits, Mission, load_mission
+from backend.mission import Mission, load_mission
 from backend.outbox import OutboxSender
 from backend.retention import RetentionJob
 from backend.series import SeriesRegistry
@@ -39,25 +40,21 @@ class Services:
     tokens: TokenCache
     alerts: AlertServer
     sender: OutboxSender
-    ticker: Ticker | None = None
-    retention: RetentionJob | None = None
+    duties: Duties | None = None
 
     def start_background(self) -> None:
-        """The alert-email sender, the once-a-second alert tick (stale telemetry) and the
-        retention job; the API starts them, one-off commands do not."""
-        self.sender.start()
-        self.ticker = Ticker("alert-tick", self.alerts.tick, 1.0)
-        self.ticker.start()
+        """The cluster's duties (backend/duties.py): the alert-email sender, the
+        once-a-second alert tick (stale telemetry, email owed) and the retention job, run by
+        the one API process that holds them; the API starts them, one-off commands do not."""
+        work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
-            self.retention = RetentionJob(self.engine, self.settings)
-            self.retention.start()
+            work.append(RetentionJob(self.engine, self.settings))
+        self.duties = Duties(self.engine, work)
+        self.duties.start()
 
     def close(self) -> None:
-        if self.retention:
-            self.retention.stop()
-        if self.ticker:
-            self.ticker.stop()
-        self.sender.stop()
+        if self.duties:
+            self.duties.stop()
         self.store.close()
         self.engine.dispose()
 
@@ -84,23 +81,31 @@ def build_services(settings: Settings) -> Services:
     engine = open_database(settings)
     registry = SeriesRegistry(engine, mission)
     store = open_store(settings, engine, registry)
-    with db.reader(engine).connect() as conn:
-        overrides = {r.parameter: Limits.model_validate_json(r.limits_json)
-                     for r in conn.execute(select(db.limit_overrides))}
-    checker = LimitChecker(registry.by_id, overrides, settings.clock_tolerance_s)
+    checker = LimitChecker(registry.by_id, {}, settings.clock_tolerance_s)
     sender = OutboxSender(engine, settings)
     # checking -> the alarm server -> its listeners (archive, email); stale telemetry is
-    # checked on the server's tick.
+    # checked on the server's tick. The state is the database's (backend/alert_server.py).
     stale = (StaleWatch(mission, registry.by_id, settings.stale_alert_s, checker.newest_t)
              if settings.stale_alert_s > 0 else None)
     alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
-                         settings.stale_severity)
-    checker.prime(store.latest(), alerts.load())
-    checker.listener = alerts.record
+                         settings.stale_severity, latest_reader(store))
+    alerts.refresh()
+    if alerts.counts()["active"]:
+        log.info("%d open alerts restored", alerts.counts()["active"])
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings), checker,
                     TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender)
+
+
+def latest_reader(store: TelemetryStore) -> LatestReader:
+    """How the alarm server reads each series' newest sample inside its transaction: the
+    SQL store's `latest` table, or what the InfluxDB store answers."""
+    if isinstance(store, SqlStore):
+        lt = db.latest.c
+        return lambda conn: {sid: (t, v) for sid, t, v in conn.execute(
+            select(lt.series_id, lt.t, lt.value))}
+    return lambda _conn: store.latest()

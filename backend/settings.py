@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # less free space than this (a one-page probe write may still fit in a full disk).
     ready_min_free_bytes: int = 8 * 1024 * 1024
     check_limits: bool = True  # off only to measure what limit checking costs
+    # A database call with no answer for this long is cut and the request answers 503: a
+    # PostgreSQL node that froze (or a path that silently drops packets) never holds a
+    # request, a lock or a connection for longer (backend/db_watch.py). The API only.
+    db_call_timeout_s: float = Field(default=10.0, gt=0)
 
     # Tokens the stack uses between its own parts; `kazsat up` writes them to data_dir.
     ingest_token: str = Field(default="", repr=False)

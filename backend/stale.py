@@ -59,6 +59,15 @@ class StaleWatch:
             self.entities.append(Entity(alert_key("stale", None, sat, sta), sat, sta,
                                         [i.id for i in infos], window))
 
+    def mark(self) -> dict[str, tuple[int, int]]:
+        """What it has seen, to `restore` when what a check told could not be recorded."""
+        with self._lock:
+            return dict(self._seen)
+
+    def restore(self, mark: dict[str, tuple[int, int]]) -> None:
+        with self._lock:
+            self._seen = mark
+
     def check(self, now: int) -> tuple[list[Stopped], list[Entity]]:
         """(stopped, resumed) at `now`: entities silent past their window, and entities
         with a new sample since the last check (not on the first check: nothing was seen

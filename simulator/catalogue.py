@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from simulator.endpoints import split_urls
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -94,18 +96,22 @@ def load_mission_file(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def fetch_mission(api_url: str, token: str | None, wait_s: float = 30.0) -> dict[str, Any]:
-    """GET /api/v1/mission, retrying while the backend starts (for `kazsat up`)."""
+def fetch_mission(api_urls: str, token: str | None, wait_s: float = 30.0) -> dict[str, Any]:
+    """GET /api/v1/mission from the first endpoint that answers (several: one per site),
+    retrying while the backend starts (for `kazsat up`)."""
     headers = {"Authorization": f"Token {token}"} if token else {}
     deadline = time.monotonic() + wait_s
+    urls = split_urls(api_urls)
     while True:
-        try:
-            r = httpx.get(f"{api_url.rstrip('/')}/api/v1/mission", headers=headers, timeout=10)
-            if r.status_code in (401, 403):
-                raise RuntimeError(f"mission request refused ({r.status_code}): check the token")
-            r.raise_for_status()
-            return r.json()
-        except (httpx.TransportError, httpx.HTTPStatusError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
+        for url in urls:
+            try:
+                r = httpx.get(f"{url}/api/v1/mission", headers=headers, timeout=10)
+                if r.status_code in (401, 403):
+                    raise RuntimeError(f"mission request refused ({r.status_code}): check the "
+                                       "token")
+                r.raise_for_status()
+                return r.json()
+            except (httpx.TransportError, httpx.HTTPStatusError):
+                if time.monotonic() > deadline and url == urls[-1]:
+                    raise
+        time.sleep(1.0)

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 import logsetup
 from orbit.geometry import from_ns, to_ns
 from simulator.catalogue import fetch_mission, load_mission_file
-from simulator.faults import parse_duration
+from simulator.faults import load_scenario, parse_duration
 from simulator.model import Model
 from simulator.runner import (
     AheadOfTimeError,
@@ -89,8 +90,35 @@ def simulate(
         str | None, typer.Option(help="Stop live mode after this wall time (e.g. 10m).")
     ] = None,
     api_url: Annotated[
-        str, typer.Option(envvar="KAZSAT_API_URL", help="Backend base URL.")
+        str,
+        typer.Option(
+            envvar="KAZSAT_API_URL",
+            help="Backend base URL, or several comma-separated (one per site, this site's "
+            "first): a write that gets no answer moves to the next.",
+        ),
     ] = "http://127.0.0.1:8000",
+    station: Annotated[
+        str | None,
+        typer.Option(
+            help="Send only what this station receives (its equipment, its links, the "
+            "satellites' telemetry while its link has frame sync): one site's feed."
+        ),
+    ] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="Start the model's state here (ISO 8601, UTC) and carry it silently to the "
+            "first sample written: feeds started at different times from one origin send the "
+            "same samples. Default: the first sample written."
+        ),
+    ] = None,
+    faults_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Faults with absolute times (from:, until:), read again whenever the file "
+            "changes: faults injected into a running simulation."
+        ),
+    ] = None,
     token: Annotated[
         str | None, typer.Option(envvar="KAZSAT_INGEST_TOKEN", help="Ingest token.")
     ] = None,
@@ -136,6 +164,12 @@ def simulate(
     mission = load_mission_file(mission_file) if mission_file else fetch_mission(api_url, token)
     start_ns = _parse_time(start)
     from_now = start in (None, "now")
+    span_ns = int(parse_duration(backfill_span) * 1e9) if backfill_span else 0
+    first_ns = start_ns - span_ns  # the first sample written
+    origin_ns = _parse_time(origin) if origin else first_ns
+    if origin_ns > first_ns:
+        raise typer.BadParameter("must not be after the first sample written",
+                                 param_hint="--origin")
     model = Model(
         mission,
         seed=seed,
@@ -143,7 +177,10 @@ def simulate(
         scenario=scenario,
         storms_per_year=storms_per_year,
         failover_s=failover_s,
+        station=station,
     )
+    live_faults = LiveFaults(faults_file, model) if faults_file else None
+    model.advance(origin_ns, first_ns)  # the state up to the first sample (none: no origin)
     stream = (
         None
         if output is None
@@ -159,7 +196,6 @@ def simulate(
 
     try:
         if backfill_span:
-            span_ns = int(parse_duration(backfill_span) * 1e9)
             sink = (
                 FileSink(stream)
                 if stream
@@ -206,6 +242,8 @@ def simulate(
         def write(ls: list[str]) -> None:
             if history:
                 history.check()  # a refused history body stops the run
+            if live_faults:
+                live_faults.check()
             live_sink.write(ls)
 
         began = time.monotonic()
@@ -241,6 +279,35 @@ def simulate(
     finally:
         if stream and stream is not sys.stdout:
             stream.close()
+
+
+class LiveFaults:
+    """A faults file (absolute times) read again whenever it changes, its faults joining the
+    model's scenario: the two-site demo writes a lost site here for every feed to know."""
+
+    def __init__(self, path: Path, model: Model) -> None:
+        self.path, self.model = path, model
+        self.base = list(model.scenario.faults)
+        self.seen: float | None = None
+        self.check()
+
+    def check(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            mtime = None
+        if mtime == self.seen:
+            return
+        self.seen = mtime
+        cat = self.model.catalogue
+        known = {"satellite": set(cat.satellites), "station": set(cat.stations)}
+        try:
+            live = load_scenario(self.path, 0, known).faults if mtime is not None else []
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            log.error("faults file %s not taken: %s", self.path, exc)
+            return
+        self.model.scenario.faults[:] = self.base + live  # every part holds this scenario
+        log.info("faults file %s: %d fault(s) in force or planned", self.path, len(live))
 
 
 def _warn_if_ahead(start_ns: int, speed: float, stop_after_s: float | None) -> None:

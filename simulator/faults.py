@@ -10,11 +10,16 @@
         transponder: 3      # twta_trip only: a number, a list, or "all"
         wheel: 1            # wheel_friction only
 
-Station faults (heavy_rain, power_loss) take `station:` instead of `satellite:`.
+Station faults (heavy_rain, power_loss, site_loss) take `station:` instead of `satellite:`.
+`site_loss` is the whole site gone at once (mains and UPS: the station dark from its start),
+as when a control centre is lost. A fault may give absolute times instead of offsets,
+`from: 2026-12-07T14:02:11Z` and `until:` (the two-site demo's live faults file, read again
+whenever it changes: `--faults-file`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,6 +29,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from orbit.geometry import to_ns
+
 SATELLITE_FAULTS = {
     "battery_cell_failure",
     "twta_trip",
@@ -31,7 +38,7 @@ SATELLITE_FAULTS = {
     "thruster_leak",
     "attitude_excursion",
 }
-STATION_FAULTS = {"heavy_rain", "power_loss"}
+STATION_FAULTS = {"heavy_rain", "power_loss", "site_loss"}
 _UNITS = {"ms": 1e-3, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -100,11 +107,18 @@ def load_scenario(
         target = entry.get(key)
         if not target or (known and target not in known.get(key, set())):
             raise ValueError(f"{p}: fault #{i + 1} ({kind}) needs a known `{key}:`, got {target!r}")
-        begin = start_ns + int(parse_duration(entry.get("at", 0)) * 1e9)
+        if "from" in entry:
+            begin = _absolute(entry["from"], p, i)
+        else:
+            begin = start_ns + int(parse_duration(entry.get("at", 0)) * 1e9)
         dur = entry.get("duration")
-        end = _NEVER if dur is None else begin + int(parse_duration(dur) * 1e9)
+        if "until" in entry and entry["until"] is not None:
+            end = _absolute(entry["until"], p, i)
+        else:
+            end = _NEVER if dur is None else begin + int(parse_duration(dur) * 1e9)
         opts = {
-            k: v for k, v in entry.items() if k not in ("at", "fault", key, "duration", "severity")
+            k: v for k, v in entry.items()
+            if k not in ("at", "from", "until", "fault", key, "duration", "severity")
         }
         sev = entry.get("severity", 1.0)
         if isinstance(sev, bool) or not isinstance(sev, int | float) or not 0.0 <= sev <= 1.0:
@@ -113,6 +127,19 @@ def load_scenario(
             )
         faults.append(Fault(kind, begin, end, str(target), float(sev), opts))
     return Scenario(name=str(raw.get("name", p.stem)), faults=faults)
+
+
+def _absolute(value: object, path: Path, i: int) -> int:
+    """A fault's `from` or `until`: an RFC 3339 time (YAML may hand it over as a datetime)."""
+    if isinstance(value, dt.datetime):
+        t = value
+    else:
+        try:
+            t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{path}: fault #{i + 1}: not a time: {value!r} (RFC 3339, "
+                             "e.g. 2026-12-07T14:02:11Z)") from None
+    return to_ns(t if t.tzinfo else t.replace(tzinfo=dt.UTC))
 
 
 def packaged_scenarios() -> list[str]:

@@ -76,9 +76,15 @@ class Model:
         storms_per_year: float = 3.0,
         failover_s: float = 30.0,
         failback_s: float | None = 900.0,
+        station: str | None = None,
     ):
         self.catalogue = Catalogue.from_dict(mission)
         cat = self.catalogue
+        if station is not None and station not in cat.stations:
+            raise ValueError(f"unknown station {station!r} (the mission has "
+                             f"{', '.join(cat.stations)})")
+        # One station's feed (the two-site deployment): what that station receives.
+        self.station = station
         if scenario is None:
             scenario = Scenario("nominal", [])
         elif not isinstance(scenario, Scenario):
@@ -144,8 +150,27 @@ class Model:
             fields = {
                 k: self._coerce(self.catalogue.params[k], values.get(k), len(t)) for k in keys
             }
-            blocks.append(Block(subsystem, tags, t, fields))
+            block = Block(subsystem, tags, t, fields)
+            if self.station is not None:
+                block = self._received(block, self.station)
+            if len(block.times):
+                blocks.append(block)
         return blocks
+
+    def _received(self, block: Block, station: str) -> Block:
+        """The part of a block that reaches `station`: its own equipment and links whole, a
+        satellite's telemetry at the times its link to the satellite has frame sync (every
+        station with sync decodes the same frames; the backend keeps the first copy)."""
+        sat, sta = block.tags.get("satellite"), block.tags.get("station")
+        if sta is not None:
+            return block if sta == station else Block(block.measurement, block.tags,
+                                                      block.times[:0], {})
+        assert sat is not None  # a block names a satellite, a station or both
+        sync = self.links[sat].fields(station, block.times, ["frame_sync"])["frame_sync"]
+        if sync.all():
+            return block
+        return Block(block.measurement, block.tags, block.times[sync],
+                     {k: v[sync] for k, v in block.fields.items()})
 
     def _satellite_fields(
         self, sat: SatelliteSim, subsystem: str, t: np.ndarray, keys: list[str]

@@ -1,5 +1,6 @@
 """Ground-station equipment: mains, UPS, uplink HPA, LNA, antenna servo, network (*model*).
 
+A `site_loss` fault takes the whole site away at once (the station dark from its start).
 A `power_loss` fault takes the mains away; the UPS carries the station for 20 min (divided by
 severity), then the station goes dark (HPA off, servo and network down, no receive chain), so its
 links lose lock and the reserve takes the satellites. When the mains return the UPS recharges at
@@ -48,8 +49,12 @@ class StationSim:
         return charge
 
     def up(self, t: np.ndarray) -> np.ndarray:
-        """The station's equipment is powered (mains, or UPS not yet empty)."""
-        return self.mains(t) | (self.ups(t) > 0.0)
+        """The station's equipment is powered (mains, or UPS not yet empty), and the site is
+        not lost."""
+        up = self.mains(t) | (self.ups(t) > 0.0)
+        for f in self.scenario.of("site_loss", self.id):
+            up &= ~f.active(t)
+        return up
 
     def lna_temp(self, t: np.ndarray) -> np.ndarray:
         hour = ((t % 86_400_000_000_000) / 3.6e12 + self.spec["longitude_deg"] / 15.0) % 24.0

@@ -242,20 +242,47 @@ def test_an_override_with_no_limits_never_alarms() -> None:
     assert feed(c, 1, [150.0] * 5) == []
 
 
-def test_prime_restores_states_and_the_newest_time() -> None:
+def test_load_restores_states_counts_newest_times_and_overrides() -> None:
     c, _ = checker("bus_voltage")
-    c.prime({1: (T0 + 5 * NS, 104.0)}, {1: "critical"})
-    assert c.state(1) == "critical"
-    assert feed(c, 1, [104.0] * 3) == []  # older than the primed sample
+    raised = Limits(warning=Band(low=95.0, high=102.0), critical=Band(low=90.0, high=110.0))
+    # Critical, and a warning count of 2 running since 3 s: one more warning sample raises.
+    c.load({1: (T0 + 5 * NS, 104.0)}, [(1, 2, 2, 0, T0 + 3 * NS, 0)], {"bus_voltage": raised})
+    assert c.state(1) == "critical" and c.newest_t([1]) == T0 + 5 * NS
+    assert c.effective_limits(MISSION.parameters["bus_voltage"]) == raised
+    assert feed(c, 1, [120.0] * 3) == []  # older than the newest checked sample
     assert moves(feed(c, 1, [100.0], start=6)) == [("critical", "nominal")]
+    c.load({}, [], {})  # and back: nothing known, mission limits
+    assert c.state(1) == "nominal" and c.newest_t([1]) == -1
+    assert c.effective_limits(MISSION.parameters["bus_voltage"]) == \
+        MISSION.parameters["bus_voltage"].limits
 
 
-def test_the_listener_hears_each_batch_with_transitions() -> None:
-    c, _ = checker("bus_voltage")
-    heard: list[list[Transition]] = []
-    c.listener = heard.append
-    feed(c, 1, [100.0, 104.0, 104.0, 104.0])
-    assert [moves(h) for h in heard] == [[("nominal", "critical")]]
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([100.0, 101.0, 101.6, 102.0, 102.9, 103.5, 104.0]),
+                min_size=2, max_size=30), st.data())
+def test_a_checker_loaded_from_what_another_persisted_continues_it_exactly(
+        values: list[float], data: st.DataObject) -> None:
+    """What one API process leaves in the database (its persisted limit states and the
+    newest samples) is all another needs to go on as if it had checked everything itself:
+    the failover from one site to the other moves no count and no state."""
+    from sqlalchemy import create_engine, select
+
+    from backend import db
+
+    cut = data.draw(st.integers(1, len(values) - 1))
+    whole, _ = checker("bus_voltage")
+    expected = feed(whole, 1, values)
+    first, _ = checker("bus_voltage")
+    got = feed(first, 1, values[:cut])
+    engine = create_engine("sqlite://")
+    db.metadata.create_all(engine, tables=[db.limit_states])
+    with engine.begin() as conn:
+        first.persist(conn)
+        rows = [tuple(r) for r in conn.execute(select(db.limit_states))]
+    second, _ = checker("bus_voltage")
+    second.load({1: (T0 + (cut - 1) * NS, values[cut - 1])}, rows, {})
+    got += feed(second, 1, values[cut:], start=cut)
+    assert [(t.t, t.old, t.new) for t in got] == [(t.t, t.old, t.new) for t in expected]
 
 
 # ---- the fast path agrees with the plain rules --------------------------------------------------

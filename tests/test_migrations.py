@@ -1,5 +1,6 @@
-"""Schema migrations (Alembic, backend/migrations): a database made by the last release before
-Alembic is carried over by `kazsat db upgrade` with every row, on SQLite and on PostgreSQL;
+"""Schema migrations (Alembic, backend/migrations): databases made before Alembic (schema
+versions 3 and 4) are carried over by `kazsat db upgrade` with every row, on SQLite and on
+PostgreSQL;
 the revisions make exactly the schema backend/db.py's tables describe; older and newer
 schemas are recognised; the package ships its revisions."""
 
@@ -32,20 +33,25 @@ from kazsat.stack import ROOT, Stack
 from tests.databases import database_url
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-RELEASE = Path(__file__).parent / "fixtures" / "release_v3"  # README.md there: how made
-RELEASE_PASSWORD = "steppe-wind-1997"  # the fixture's users' password (make.py)
+BEFORE = Path(__file__).parent / "fixtures" / "before_alembic"  # README.md there: how made
+RELEASE_PASSWORD = "steppe-wind-1997"  # the fixtures' users' password (make.py)
+VERSIONS = [3, 4]  # the schema_version each fixture folder holds
+CASES = [pytest.param(version, kind, id=f"v{version}-{kind}",
+                      marks=[pytest.mark.postgres] if kind == "postgres" else [])
+         for version in VERSIONS for kind in ("sqlite", "postgres")]
 
 
-def restore_release(kind: str, url: str) -> None:
-    """The release's database, from its SQL dump, into an empty database at `url`."""
+def restore_release(version: int, kind: str, url: str) -> None:
+    """A database made before Alembic, from its SQL dump, into an empty database at `url`."""
+    folder = BEFORE / f"v{version}"
     if kind == "sqlite":
         path = Path(make_url(url).database or "")
         files.touch_private(path)
         conn = sqlite3.connect(path)
-        conn.executescript(gzip.decompress((RELEASE / "sqlite.sql.gz").read_bytes()).decode())
+        conn.executescript(gzip.decompress((folder / "sqlite.sql.gz").read_bytes()).decode())
         conn.close()
         return
-    dump = gzip.decompress((RELEASE / "postgresql.sql.gz").read_bytes()).decode()
+    dump = gzip.decompress((folder / "postgresql.sql.gz").read_bytes()).decode()
     sql = "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))  # psql's
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(libpq, autocommit=True) as conn:
@@ -86,23 +92,22 @@ def engine_at(url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_release_database_is_carried_over_with_every_row(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("version", "kind"), CASES)
+def test_a_database_from_before_alembic_is_carried_over_with_every_row(
+        version: int, kind: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     with database_url(kind, data) as url:
-        restore_release(kind, url)
+        restore_release(version, kind, url)
         with engine_at(url) as engine:
             before = every_row(engine)
-        assert before["schema_version"] == [(1, before["schema_version"][0][1]),
-                                            (2, before["schema_version"][1][1]),
-                                            (3, before["schema_version"][2][1])]
-        assert all(before[t] for t in ("series", "samples", "rollups", "latest", "pruned",
-                                       "tokens", "users", "sessions", "alerts", "outbox",
-                                       "audit", "limit_overrides")), \
-            {t: len(r) for t, r in before.items()}
+        assert [r[0] for r in before["schema_version"]] == list(range(1, version + 1))
+        filled = ["series", "samples", "rollups", "latest", "pruned", "tokens", "users",
+                  "sessions", "alerts", "outbox", "audit", "limit_overrides",
+                  *(["limit_states", "alarm_generation"] if version >= 4 else [])]
+        assert all(before[t] for t in filled), {t: len(r) for t, r in before.items()}
 
         done = upgrade_by_cli(url, data)
-        assert "adopting a database at schema version 3" in done.stderr
+        assert f"adopting a database at schema version {version}" in done.stderr
         assert f"database schema at revision {db.head_revision()}" in done.stderr
         with engine_at(url) as engine:
             after = every_row(engine)
@@ -112,8 +117,8 @@ def test_a_release_database_is_carried_over_with_every_row(kind: str, tmp_path: 
             width = len(rows[0]) if rows else 0
             kept = [r[:width] for r in after[table]]
             if table == "schema_version":
-                assert [r[0] for r in after[table]] == [1, 2, 3, 4]
-                kept = kept[:3]
+                assert [r[0] for r in after[table]] == [*range(1, version + 1), 5]
+                kept = kept[:version]
             assert kept == rows, table
         assert upgrade_by_cli(url, data).stderr.count("Running upgrade") == 0  # nothing left
 
@@ -155,8 +160,7 @@ def test_the_revisions_make_the_schema_the_tables_describe(kind: str, tmp_path: 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_an_older_release_database_is_adopted_at_its_version(kind: str,
-                                                               tmp_path: Path) -> None:
+def test_an_older_schema_is_adopted_at_its_version(kind: str, tmp_path: Path) -> None:
     """Schema version 2 (no users yet), as the revisions that reproduce it make it."""
     with database_url(kind, tmp_path) as url:
         with engine_at(url) as engine, engine.begin() as conn:
@@ -190,13 +194,13 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_releases_before_alembic_refuse_a_migrated_database(tmp_path: Path) -> None:
-    """Such a release compares the highest schema_version with its own 3 and stops when it is
-    higher: revision 0004 makes it 4."""
+    """Such a version compares the highest schema_version with its own (at most 4) and stops
+    when it is higher: revision 0005 makes it 5."""
     with engine_at(f"sqlite:///{tmp_path / 'kazsat.db'}") as engine:
         db.upgrade(engine)
         with engine.connect() as conn:
             versions = conn.execute(select(db.schema_version.c.version)).scalars().all()
-    assert max(versions) == 4
+    assert max(versions) == 5
 
 
 def test_the_revisions_form_one_line() -> None:

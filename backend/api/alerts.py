@@ -110,7 +110,7 @@ def outbox_status(services: ServicesDep, _: Reader) -> OrjsonResponse:
 @router.get("/limits")
 def list_limits(services: ServicesDep, _: Reader) -> OrjsonResponse:
     """Default and effective limits of every numeric parameter."""
-    return OrjsonResponse({"limits": overrides.describe(services.engine, services.limits,
+    return OrjsonResponse({"limits": overrides.describe(services.alerts,
                                                         services.mission)})
 
 
@@ -122,7 +122,7 @@ def put_limits(parameter: str, body: LimitsBody, services: ServicesDep,
     p = _parameter(services, parameter)
     try:
         limits = Limits.model_validate(body.model_dump())
-        overrides.set_override(services.engine, services.limits, p, limits, who.name, who.role,
+        overrides.set_override(services.alerts, p, limits, who.name, who.role,
                                removing=overrides.named_nulls(body))
     except (overrides.LimitError, ValidationError) as exc:
         raise HTTPException(400, str(exc)) from None
@@ -135,7 +135,7 @@ def delete_limits(parameter: str, services: ServicesDep, who: Engineer) -> Orjso
     p = _parameter(services, parameter)
     if p.type not in ("float", "int"):
         raise HTTPException(400, f"{parameter} has expected states, not limits")
-    overrides.set_override(services.engine, services.limits, p, None, who.name, who.role)
+    overrides.set_override(services.alerts, p, None, who.name, who.role)
     return OrjsonResponse(_one(services, parameter))
 
 
@@ -147,5 +147,5 @@ def _parameter(services: Services, key: str) -> Parameter:
 
 
 def _one(services: Services, key: str) -> dict[str, Any]:
-    return overrides.describe(services.engine, services.limits, services.mission, [key])[0]
+    return overrides.describe(services.alerts, services.mission, [key])[0]
 

@@ -12,9 +12,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import files, metrics
+from backend import db_watch, files, metrics
 from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
 from backend.api import metrics as metrics_route
 from backend.api.deps import OrjsonResponse
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db_watch.install(settings.db_call_timeout_s)
         app.state.services = build_services(settings)
         # Failed logins count in the database every API process on it shares.
         app.state.login_throttle = LoginThrottle.from_settings(
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services.start_background()
         services = app.state.services
         state = metrics.StateCollector(services.engine, isinstance(services.store, SqlStore),
-                                       lambda: health.expected_workers(services))
+                                       lambda: health.workers(services))
         registry.register(state)
         log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
@@ -96,12 +98,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
     async def unavailable(request: Request, exc: Exception) -> OrjsonResponse:
         # Any database failure a request meets (disk full, server stopped, file unwritable)
         # is the database's state, not a bug: 503, and nothing half-stored. The reason names
         # hosts, ports, databases and files: it goes to the log, never to the caller.
         what = "telemetry store" if isinstance(exc, StoreUnavailable) else "database"
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        if read_only(exc):
+            # A node that was primary and is a replica now (a switchover, a failover it
+            # survived): its pooled connections go; new ones find the primary.
+            request.app.state.services.engine.dispose()
         log.error("%s %s: the %s is unavailable: %s", request.method, request.url.path, what,
                   reason[0] if reason else type(exc).__name__)
         # A full disk is named, though: the writer's operator must free space, not wait.
@@ -132,6 +139,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     metrics_route.instrumentator(registry).instrument(app)  # outermost: times all of it
     return app
+
+
+def read_only(exc: BaseException) -> bool:
+    """PostgreSQL's read_only_sql_transaction (25006): a write reached a replica."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "25006":
+            return True
+        exc = exc.__cause__ or getattr(exc, "orig", None)  # type: ignore[assignment]
+    return False
 
 
 def capped(text: str) -> str:

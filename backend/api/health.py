@@ -27,7 +27,6 @@ from backend.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"], default_response_class=OrjsonResponse)
-WORKERS = ("alert-tick", "outbox-sender")  # thread names (backend/services.py)
 _DISK_FULL = ("disk is full", "no space left", "could not extend file", "diskfull")
 
 
@@ -47,21 +46,26 @@ def failure_kind(exc: BaseException) -> str:
     return "failing"
 
 
+def workers(services: Services) -> list[str]:
+    """The threads that must run: the duty lock's watch (PostgreSQL) and, in the process
+    that holds the cluster's duties, each duty (backend/duties.py)."""
+    duties = services.duties
+    if duties is None:
+        return []
+    watch = [] if services.engine.dialect.name == "sqlite" else ["duties"]
+    return watch + ([d.name for d in duties.duties] if duties.holding else [])
+
+
 @router.get("/healthz")
 def healthz(services: ServicesDep) -> OrjsonResponse:
     """Liveness: 200 {"status": "ok"} while the background workers run; else 503 naming
     the stopped ones."""
     running = {t.name for t in threading.enumerate() if t.is_alive()}
-    stopped = [name for name in expected_workers(services) if name not in running]
+    stopped = [name for name in workers(services) if name not in running]
     if stopped:
         log.error("liveness: background workers stopped: %s", ", ".join(stopped))
         return OrjsonResponse({"status": "failing", "stopped": stopped}, status_code=503)
     return OrjsonResponse({"status": "ok"})
-
-
-def expected_workers(services: Services) -> list[str]:
-    """The background threads this process should be running (by name)."""
-    return [*WORKERS, *(["retention"] if services.retention else [])]
 
 
 @router.get("/readyz")

@@ -33,6 +33,7 @@ def mission(services: ServicesDep,
     [satellite, station, parameter]. A parameter's `limits` are the effective ones (an
     engineer's override applied); `default_limits` are the mission database's."""
     body = services.mission.document()
+    services.alerts.refresh()  # overrides made at the other site count
     for key, item in body["parameters"].items():
         p = services.mission.parameters[key]
         item["default_limits"] = item["limits"]
@@ -46,6 +47,7 @@ def latest(services: ServicesDep, _: Reader, satellite: Entity = None, station: 
     """Every series' latest time, value and limit state (nominal, warning, critical, stale);
     with `at`, the last value at or before that time and its state then."""
     check_entities(services, satellite, station)
+    services.alerts.refresh()  # states moved by the other site's ingest count
     now = time.time_ns()
     at_ns = request_time(at, "at") if at else None
     samples = services.store.at(at_ns) if at_ns is not None else services.store.latest(now)

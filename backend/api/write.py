@@ -54,7 +54,8 @@ async def write(request: Request, services: ServicesDep, _: Writer,
 
 
 def ingest_text(services: Services, body: bytes | bytearray | str, precision: str) -> int:
-    """Parse, validate, store durably, then check limits. Returns samples stored.
+    """Parse, validate, then store and check limits in one transaction (the alert changes
+    and their email commit with the samples, or nothing does). Returns samples stored.
     One clock reading decides for the whole batch what is the present (a sample ahead of
     it is stored, but is neither the latest value nor limit checked)."""
     now = time.time_ns()
@@ -64,9 +65,10 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
         raise RefusedBatch(exc) from None
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
-    stored = services.store.write(batch, now)
+    if services.settings.check_limits:
+        stored = services.alerts.ingest(services.store, batch, now)
+    else:
+        stored = services.store.write(batch, now)
     metrics.INGEST_VALUES.inc(len(batch.values))
     metrics.INGEST_STORED.inc(len(stored))
-    if services.settings.check_limits:
-        services.limits.observe(stored, now)
     return len(stored)

@@ -53,6 +53,16 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be reached or written (disk full, server down): answer 503."""
 
 
+class WriteHook(Protocol):
+    """Work that takes part in a SQL store's write transaction (limit checking and alerts)."""
+
+    def begin(self, conn: Any) -> None:
+        """First in the transaction, after the store's lock and before any sample is written."""
+
+    def stored(self, conn: Any, batch: Batch) -> None:
+        """The samples that were new, before the transaction commits."""
+
+
 class TelemetryStore(Protocol):
     def write(self, batch: Batch, now_ns: int | None = None) -> Batch:
         """Store a batch atomically and durably; return the samples that were new

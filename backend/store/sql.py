@@ -24,7 +24,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from backend import db
+from backend import db, db_watch
 from backend.store.base import (
     CLOCK_TOLERANCE_S,
     LEVEL_NAMES,
@@ -34,6 +34,7 @@ from backend.store.base import (
     Buckets,
     RangeResult,
     StoreUnavailable,
+    WriteHook,
 )
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,14 @@ class SqlStore:
     # ---- writing ------------------------------------------------------------------------
 
     def write(self, batch: Batch, now_ns: int | None = None,
-              then: Callable[[Connection, Batch], None] | None = None) -> Batch:
-        """Store a batch in one transaction; return the samples that were new. `then`, when
-        given, runs inside that transaction with those samples before it commits: what it
-        writes (limit states, alerts, their email) commits with the samples or not at all.
-        On PostgreSQL every write transaction first takes one advisory lock, so writers in
-        several API processes (the two sites) store and check batches one at a time, in
-        the order they commit; SQLite's BEGIN IMMEDIATE does the same."""
+              hook: WriteHook | None = None) -> Batch:
+        """Store a batch in one transaction; return the samples that were new. `hook`, when
+        given, takes part in that transaction: `begin` first, before anything is written,
+        `stored` with the new samples before it commits; what it writes (limit states,
+        alerts, their email) commits with the samples or not at all. On PostgreSQL every
+        write transaction first takes one advisory lock, so writers in several API processes
+        (the two sites) store and check batches one at a time, in the order they commit;
+        SQLite's BEGIN IMMEDIATE does the same."""
         if not batch:
             return batch
         live_until = (time.time_ns() if now_ns is None else now_ns) + self.tolerance_ns
@@ -108,12 +110,12 @@ class SqlStore:
         with self._lock:
             try:
                 try:
-                    stored = self._write_once(cols, live_until, True, then)
+                    stored = self._write_once(cols, live_until, True, hook)
                 except _StaleCache:
                     # Another process stored some of these, or a sample once ahead of the
                     # clock is sent again now as current: check each against the table.
                     self._latest_t = self._load_latest_times()
-                    stored = self._write_once(cols, live_until, False, then)
+                    stored = self._write_once(cols, live_until, False, hook)
             except (OperationalError, DBAPIError, psycopg.Error) as exc:  # COPY: psycopg's own
                 self._latest_t = self._load_latest_times_quietly()
                 raise StoreUnavailable(_reason(exc)) from exc
@@ -125,7 +127,7 @@ class SqlStore:
         return stored.batch()
 
     def _write_once(self, cols: Columns, live_until: int, trust_cache: bool,
-                    then: Callable[[Connection, Batch], None] | None) -> Columns:
+                    hook: WriteHook | None) -> Columns:
         """Samples, rollups and latest rows in one transaction. Samples after live_until
         are stored and rolled up but leave `latest` alone."""
         self._latest_t.ensure(int(cols.sids.max(initial=0)))
@@ -133,10 +135,13 @@ class SqlStore:
         if trust_cache:  # newer than the series' latest and not ahead: nothing to look up
             fresh = (cols.ts > self._latest_t.t[cols.sids]) & (cols.ts <= live_until)
         with self.engine.begin() as conn:
+            if not self._sqlite:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+            if hook is not None:
+                hook.begin(conn)
             if self._sqlite:
                 stored = self._insert_samples(conn, cols, fresh)
             else:
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 stored = self._insert_samples_pg(conn, cols, fresh)
             if len(stored.ts):
                 rollups = [r for lv in LEVELS_S for r in rollup_rows(stored, lv)]
@@ -144,8 +149,8 @@ class SqlStore:
                 live = stored.take(stored.ts <= live_until)
                 if len(live.ts):
                     self._upsert_latest(conn, live)
-                if then is not None:
-                    then(conn, stored.batch())
+                if hook is not None:
+                    hook.stored(conn, stored.batch())
         return stored
 
     def _upsert_latest(self, conn: Connection, live: Columns) -> None:
@@ -175,7 +180,8 @@ class SqlStore:
             assert driver is not None  # a connection in a transaction is checked out
             cursor = driver.cursor()
             try:
-                with cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
+                with db_watch.watching(driver), \
+                        cursor.copy("COPY samples (series_id, t, value) FROM STDIN") as copy:
                     for row in zip(fresh.sids.tolist(), fresh.ts.tolist(), fresh.vs.tolist()):
                         copy.write_row(row)
             except UniqueViolation:

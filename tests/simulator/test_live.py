@@ -33,9 +33,8 @@ class Recorder:
         self.lock = threading.Lock()
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder()
+def start_server(rec: Recorder) -> tuple[str, ThreadingHTTPServer]:
+    """A write endpoint on a free port answering as `rec` says."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -75,9 +74,15 @@ def server() -> Iterator[tuple[str, Recorder]]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", rec
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", httpd
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Recorder]]:
+    rec = Recorder()
+    url, httpd = start_server(rec)
+    yield url, rec
     httpd.shutdown()
     httpd.server_close()
 

@@ -1,10 +1,10 @@
-"""Alembic takes over: schema_version says 4.
+"""Alembic takes over: schema_version says 5.
 
-A release from before Alembic (which knows versions 1-3) then refuses this database ("newer
+A release from before Alembic (which knows versions 1-4) then refuses this database ("newer
 than this program") instead of running on a schema it does not know.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-05
 """
 
@@ -15,8 +15,8 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -25,8 +25,8 @@ schema_version = sa.table("schema_version", sa.column("version", sa.Integer),
 
 
 def upgrade() -> None:
-    op.bulk_insert(schema_version, [{"version": 4, "applied_at": time.time_ns()}])
+    op.bulk_insert(schema_version, [{"version": 5, "applied_at": time.time_ns()}])
 
 
 def downgrade() -> None:
-    op.execute(schema_version.delete().where(schema_version.c.version == 4))
+    op.execute(schema_version.delete().where(schema_version.c.version == 5))
