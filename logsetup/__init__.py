@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import TextIO
 
 DATE = "%Y-%m-%dT%H:%M:%SZ"
 TEXT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -21,9 +22,14 @@ QUIET = {"httpx": logging.WARNING,  # one line per request is noise
          "influxdb_client.client.write_api": logging.CRITICAL}  # multi-line; ours says why
 
 
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler `configure` installs: a second call replaces it; handlers others added
+    (a test runner's capture) stay."""
+
+
 def configure(log_format: str = "text", level: str = "INFO") -> None:
-    """Send every logger's records to standard error in the chosen format (replacing any
-    handler set before, e.g. by a library), at `level` and above."""
+    """Send every logger's records to standard error in the chosen format, at `level` and
+    above."""
     formatter: logging.Formatter
     if log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
@@ -34,10 +40,12 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     else:
         raise ValueError(f"the log format is text or json, not {log_format!r}")
     formatter.converter = time.gmtime
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level.upper())
     for name, quiet in QUIET.items():
         logging.getLogger(name).setLevel(quiet)
