@@ -16,6 +16,7 @@ COPY dashboard dashboard
 COPY simulator simulator
 COPY orbit orbit
 COPY kazsat kazsat
+COPY logsetup logsetup
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /data kazsat \
     && mkdir -p /data && chown kazsat /data

@@ -1,14 +1,15 @@
-"""The SQL database: engine, every table, and the schema version with its migrations.
+"""The SQL database: engine, every table, and the upgrade that applies the schema migrations.
 
 Relational state (series registry, tokens, users and sessions, alerts, outbox, audit, limit
 overrides) lives here whatever the time-series store is; the SQL store keeps samples and
-rollups here too.
+rollups here too. The tables below are what the code reads and writes; the schema a database
+has is made by the Alembic revisions in backend/migrations/versions/ (docs/storage.md, "Schema
+changes"), and a test checks that the two agree on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 
@@ -41,9 +43,8 @@ metadata = MetaData()
 POOL_TIMEOUT_S = 5.0
 # PostgreSQL advisory lock keys. Every transaction that writes shared state (samples and the
 # alarm state, the series registry) takes WRITE_LOCK first, so several API processes (the two
-# sites) write one at a time in commit order; schema migrations hold MIGRATION_LOCK.
+# sites) write one at a time in commit order.
 WRITE_LOCK = 0x4B5A5331  # "KZS1"
-MIGRATION_LOCK = 0x4B5A534D  # "KZSM"
 
 
 def write_lock(conn: Connection) -> None:
@@ -52,6 +53,10 @@ def write_lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
+# The schema version of releases before Alembic (1-4, then 5 written by revision 0005): kept
+# so such a release refuses a database migrated past it ("newer than this program"), and the
+# readiness probe's harmless write (backend/api/health.py). Alembic's own table is
+# alembic_version.
 schema_version = Table(
     "schema_version", metadata,
     Column("version", Integer, primary_key=True),
@@ -257,6 +262,21 @@ limit_overrides = Table(
 )
 
 
+# Rate-limit hits (the `limits` library's storage in SQL, backend/ratelimit_store.py): failed
+# logins, so that every API process on this database counts them together and a restart
+# forgets none. One row per hit; `key` names the limit and what it counts (user name,
+# address); times in seconds since the epoch. Rows are deleted once expired.
+rate_limits = Table(
+    "rate_limits", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("key", String(512), nullable=False),
+    Column("t", Float, nullable=False),
+    Column("expires_t", Float, nullable=False),
+)
+Index("rate_limits_key", rate_limits.c.key, rate_limits.c.t)
+Index("rate_limits_expiry", rate_limits.c.expires_t)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the per-connection settings each backend needs."""
     if url.startswith("sqlite"):
@@ -301,75 +321,107 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
-def _create(*tables: Table) -> Callable[[Connection], None]:
-    return lambda conn: metadata.create_all(conn, tables=list(tables), checkfirst=True)
+# Releases before Alembic numbered their schema 1-4 in schema_version; revisions 0001-0004
+# make exactly those schemas, so such a database is stamped at its number and carried on.
+LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}
+MIGRATION_LOCK = 0x6B617A73  # PostgreSQL advisory lock: one process migrates at a time
 
 
-# Each migration takes a connection inside a transaction; append, never edit. A change to an
-# existing table is a new step (ALTER TABLE …), not an edit of the Table above alone.
-def _two_sites(conn: Connection) -> None:
-    """Alarm state in the database for more than one API process (the two sites): limit
-    states (seeded from the open limit alerts, as a process used to start from them), the
-    generation row, the indexes reloading that state reads by; and the cluster's record."""
-    metadata.create_all(conn, tables=[limit_states, alarm_generation, cluster_events],
-                        checkfirst=True)
-    ranks = {"warning": 1, "critical": 2}
-    rows = conn.execute(select(alerts.c.series_id, alerts.c.state).where(
-        alerts.c.kind == "limit", alerts.c.cleared_t.is_(None))).all()
-    if rows:
-        conn.execute(limit_states.insert(), [
-            {"series_id": sid, "state": ranks.get(state, 1), "count_warning": 0,
-             "count_critical": 0, "since_warning": 0, "since_critical": 0}
-            for sid, state in rows])
-    conn.execute(alarm_generation.insert().values(id=1, writer="", seq=0))
-    for index in (outbox_alert, outbox_throttle, alerts_shelved):
-        index.create(conn, checkfirst=True)
+def alembic_config(connection: Connection | None = None) -> Any:
+    """Alembic's configuration for the revisions shipped in this package (backend/migrations),
+    handing them `connection` (else env.py opens the settings' database)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = connection
+    return config
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [
-    _create(schema_version, series, samples, rollups, latest, tokens, alerts, outbox, audit,
-            limit_overrides),
-    _create(pruned),
-    _create(users, sessions),
-    _two_sites,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("backend/migrations has more than one head: merge them")
+    return str(head)
 
 
-def current_version(engine: Engine) -> int:
-    if not inspect(engine).has_table("schema_version"):
-        return 0
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: a new database, or one a release before Alembic
+    made: see LEGACY_REVISIONS)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
-        return conn.execute(select(schema_version.c.version).order_by(
-            schema_version.c.version.desc()).limit(1)).scalar() or 0
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return heads[0] if heads else None
 
 
-def upgrade(engine: Engine) -> int:
-    """Apply pending migrations in order; return the version reached. On PostgreSQL one
-    process at a time (the two sites' APIs may start together)."""
-    if engine.dialect.name != "postgresql":
-        return _upgrade(engine)
-    with engine.connect() as lock:
-        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
-        lock.commit()
+def upgrade(engine: Engine) -> str:
+    """Bring the database to the newest revision (Alembic), in one transaction, and return it.
+    A database made by a release before Alembic (schema_version 1-4) is adopted at its
+    version first; one at a revision this program does not know is refused."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    head = head_revision()
+    if current_revision(reader(engine)) == head:  # the common start: no write lock taken
+        log.info("database schema at revision %s (up to date)", head)
+        return head
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # SQLite's batch mode rebuilds a table to alter it; with foreign keys enforced the
+            # rebuild's DROP would fail (or cascade). Off for the migration, checked after.
+            _foreign_keys(conn, on=False)
         try:
-            return _upgrade(engine)
+            with conn.begin():
+                if not sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                 {"key": MIGRATION_LOCK})
+                config = alembic_config(conn)
+                script = ScriptDirectory.from_config(config)
+                current = MigrationContext.configure(conn).get_current_heads()
+                for revision in current:
+                    try:
+                        script.get_revision(revision)
+                    except CommandError:
+                        raise RuntimeError(
+                            f"database schema revision {revision} is newer than this "
+                            f"program's {script.get_current_head()}: upgrade the program"
+                        ) from None
+                if not current and (legacy := _legacy_version(conn)):
+                    if legacy not in LEGACY_REVISIONS:
+                        raise RuntimeError(f"database schema {legacy} is newer than this "
+                                           "program knows: upgrade the program")
+                    log.info("adopting a database at schema version %d (before Alembic) as "
+                             "revision %s", legacy, LEGACY_REVISIONS[legacy])
+                    command.stamp(config, LEGACY_REVISIONS[legacy])
+                command.upgrade(config, "head")
+                if sqlite and (broken := conn.exec_driver_sql(
+                        "PRAGMA foreign_key_check").fetchall()):
+                    raise RuntimeError(f"migration left rows without their parent: {broken}")
+                reached = MigrationContext.configure(conn).get_current_heads()
         finally:
-            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
-            lock.commit()
+            if sqlite:
+                _foreign_keys(conn, on=True)
+    revision = reached[0]
+    log.info("database schema at revision %s", revision)
+    return str(revision)
 
 
-def _upgrade(engine: Engine) -> int:
-    import time
+def _foreign_keys(conn: Connection, on: bool) -> None:
+    """SQLite's foreign-key enforcement; the pragma takes effect only outside a transaction,
+    hence on the driver's connection, beneath SQLAlchemy's BEGIN."""
+    driver = conn.connection.driver_connection
+    if driver is not None:
+        driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
-    version = current_version(engine)
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema {version} is newer than this program's "
-                           f"{SCHEMA_VERSION}: upgrade the program")
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        with engine.begin() as conn:
-            MIGRATIONS[number - 1](conn)
-            conn.execute(schema_version.insert().values(version=number,
-                                                        applied_at=time.time_ns()))
-        log.info("database migrated to schema version %d", number)
-    return SCHEMA_VERSION
+
+def _legacy_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(schema_version.c.version).order_by(
+        schema_version.c.version.desc()).limit(1)).scalar() or 0

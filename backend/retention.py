@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, select, text
 
-from backend import db
+from backend import db, metrics
 from backend.settings import Settings
 from backend.store.base import LEVEL_NAMES, NS
 from backend.ticker import Ticker
@@ -99,4 +99,10 @@ class RetentionJob:
         self._ticker.stop(timeout_s)
 
     def _prune(self) -> None:
-        prune(self.engine, self.settings.retention_days(), stopping=self._ticker.stopping)
+        try:
+            removed = prune(self.engine, self.settings.retention_days(),
+                            stopping=self._ticker.stopping)
+        except Exception:
+            metrics.retention_ran(None)
+            raise
+        metrics.retention_ran(removed)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     sites: dict[str, SiteEndpoints] = {}
     cluster_watch_s: float = Field(default=2.0, gt=0)  # how often the duty holder looks
 
+    # Log lines of every part (logsetup/): "text" for a terminal, "json" (one object a line)
+    # for a log collector; and the lowest level written.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_url: str = "http://127.0.0.1:8000"  # where the dashboard and simulator find the API
@@ -88,6 +93,8 @@ class Settings(BaseSettings):
     viewer_token: str = Field(default="", repr=False)
     operator_token: str = Field(default="", repr=False)
     engineer_token: str = Field(default="", repr=False)
+    # Prometheus's token for GET /metrics (`kazsat token bootstrap` registers it; compose).
+    metrics_token: str = Field(default="", repr=False)
 
     # People and sessions (README "People and roles"). A session ends after session_idle_s
     # without a request (an open dashboard polls every second) or session_max_s after login.
@@ -95,7 +102,9 @@ class Settings(BaseSettings):
     session_max_s: float = 12 * 3600.0
     password_min_length: int = 12
     # Failed logins: at most this many per user name, and per client address, in the window;
-    # then 429 with Retry-After. Kept in the API process's memory (a restart forgets them).
+    # then 429 with Retry-After. Counted in the SQL database (table rate_limits, with the
+    # `limits` library), so every API process on it shares them and a restart forgets none.
+    # Windows and delays are whole seconds (the library's granularity).
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_window_s: float = 300.0
@@ -116,7 +125,8 @@ class Settings(BaseSettings):
     # Signs device cookies (a browser that logged in as a name before gets past that name's
     # lock-out). Empty: a random key kept in data_dir/device_key (made once, mode 0600).
     device_key: str = Field(default="", repr=False)
-    # Ingest requests per second per token (token bucket with this burst); 0: no limit.
+    # Ingest requests per token: at most ingest_burst within ingest_burst / ingest_rate_per_s
+    # seconds (rounded up; 1,000 per 5 s), in each API process's memory; rate 0: no limit.
     ingest_rate_per_s: float = 200.0
     ingest_burst: int = 1000
     max_json_bytes: int = 64 * 1024  # any request body but ingest's larger than this is 413

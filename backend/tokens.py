@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # refused within this many seconds (sessions: session_ttl_s, the same).
 TOKEN_RECHECK_S = 5.0
 
-ROLES = ("ingest", "viewer", "operator", "engineer")
+ROLES = ("ingest", "viewer", "operator", "engineer", "metrics")
 # What each role may do. Reading is open to every human role; writing telemetry only to
 # ingest tokens, so a leaked dashboard token cannot inject data.
 # Every role may read the mission database: a writer must know what it may send.
@@ -27,7 +27,9 @@ PERMISSIONS = {
     "ingest": {"write", "mission"},
     "viewer": {"read", "mission"},
     "operator": {"read", "mission", "ack"},
-    "engineer": {"read", "mission", "ack", "limits", "access"},  # access: tokens, lock-outs
+    "engineer": {"read", "mission", "ack", "limits", "access", "metrics"},  # access: tokens,
+    # lock-outs; metrics: GET /metrics. A metrics token (Prometheus) reads that alone.
+    "metrics": {"metrics"},
 }
 
 

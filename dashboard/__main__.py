@@ -4,9 +4,8 @@ reaches the API over HTTP only (`kazsat dashboard` and `kazsat up` start it this
 from __future__ import annotations
 
 import argparse
-import logging
-import time
 
+import logsetup
 from dashboard.app import run
 from dashboard.settings import get_settings
 
@@ -20,10 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=settings.dashboard_port,
                         help="port to listen on (KAZSAT_DASHBOARD_PORT)")
     args = parser.parse_args(argv)
-    # The same log lines as the other parts: UTC, one format.
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%SZ")
-    logging.Formatter.converter = time.gmtime
+    # The same log lines as the other parts (KAZSAT_LOG_FORMAT, KAZSAT_LOG_LEVEL).
+    logsetup.configure(settings.log_format, settings.log_level)
     run(args.host, args.port)
 
 

@@ -280,6 +280,7 @@ def do_password() -> Response:
         except ValueError:
             reason = ""
         reason = reason or f"refused by the API ({r.status_code})"
+        reason = reason.rstrip(".")  # the estimator's advice ends its own sentences
         return password_page(reason[:1].upper() + reason[1:] + ".",
                              r.status_code if r.status_code < 500 else 502)
     session["must_change"] = False

@@ -5,6 +5,7 @@ part. Only what the dashboard reads is here: it is a client of the API and knows
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,9 @@ class DashboardSettings(BaseSettings):
     # password form states the API's minimum length.
     session_max_s: float = 12 * 3600.0
     password_min_length: int = 12
+    # The same log settings as the API's (logsetup/): text or json, and the lowest level.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 @lru_cache

@@ -20,6 +20,8 @@ import httpx
 import typer
 from rich.console import Console
 
+import logsetup
+
 if TYPE_CHECKING:
     from backend.settings import Settings
     from kazsat.cluster import Cluster
@@ -47,10 +49,10 @@ def get_settings() -> Settings:
     return backend_settings()
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%SZ")
-    logging.Formatter.converter = time.gmtime
+def setup_logging() -> None:
+    """The backend's log format and level (KAZSAT_LOG_FORMAT, KAZSAT_LOG_LEVEL)."""
+    settings = get_settings()
+    logsetup.configure(settings.log_format, settings.log_level)
 
 
 @app.command()
@@ -72,7 +74,7 @@ def api(host: str | None = None, port: int | None = None) -> None:
     # as the client's address; the API decides whom to believe (backend/api/auth.py).
     uvicorn.run(create_app(settings), host=host or settings.api_host,
                 port=port or settings.api_port, log_level="warning", access_log=False,
-                proxy_headers=False)
+                proxy_headers=False, log_config=None)  # uvicorn's lines in our format too
 
 
 @app.command()
@@ -96,7 +98,8 @@ def simulate(ctx: typer.Context) -> None:
 
 
 @token_app.command("create")
-def token_create(role: Annotated[str, typer.Option(help="ingest, viewer, operator or engineer")],
+def token_create(role: Annotated[str, typer.Option(
+                     help="ingest, viewer, operator, engineer or metrics (GET /metrics)")],
                  name: Annotated[str, typer.Option(help="who or what holds it")] = "") -> None:
     """Print a new API token (stored hashed; shown only this once)."""
     from backend.services import open_database
@@ -206,8 +209,9 @@ def user_reset_password(name: str) -> None:
 
 @user_app.command("unlock")
 def user_unlock(name: str) -> None:
-    """Clear every login lock-out on a user name in the running API (failed logins are
-    counted in its memory), with the engineer token of the settings or data_dir/tokens.env."""
+    """Clear every login lock-out on a user name, through the running API (audited), with the
+    engineer token of the settings or data_dir/tokens.env. The counts are in the database:
+    every API process on it sees the unlock."""
     settings = get_settings()
     token = settings.engineer_token or stack_token(settings, "engineer")
     if not token:
@@ -249,8 +253,9 @@ def ensure_first_operator(settings: Settings) -> str | None:
 
 @token_app.command("bootstrap")
 def token_bootstrap() -> None:
-    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_ and _ENGINEER_
-    (docker-compose passes them from .env) so the stack's parts can use them; idempotent."""
+    """Register the tokens set in KAZSAT_INGEST_TOKEN, _VIEWER_, _OPERATOR_, _ENGINEER_ and
+    _METRICS_ (docker-compose passes them from .env) so the stack's parts (and Prometheus)
+    can use them; idempotent."""
     import hashlib
 
     from sqlalchemy import select
@@ -262,7 +267,7 @@ def token_bootstrap() -> None:
     settings = get_settings()
     engine = open_database(settings)
     given = {role: getattr(settings, f"{role}_token") for role in
-             ("ingest", "viewer", "operator", "engineer")}
+             ("ingest", "viewer", "operator", "engineer", "metrics")}
     with engine.begin() as conn:
         for role, token in given.items():
             if not token:
@@ -688,5 +693,4 @@ def cluster_down(folder: ClusterDir = None) -> None:
 
 
 def main() -> None:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     app()

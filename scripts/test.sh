@@ -64,7 +64,7 @@ fi
 export KAZSAT_TEST_POSTGRES_URL
 
 .venv/bin/ruff check .
-.venv/bin/mypy  # strict on backend/, simulator/ and orbit/ (pyproject.toml [tool.mypy])
+.venv/bin/mypy  # strict on backend/, simulator/, orbit/ and logsetup/ (pyproject.toml [tool.mypy])
 # In CI, a short soak first (an hour by hand, a few minutes in CI): it prints its figures and
 # fails only if a part stops or the API errs; pytest's summary stays the last line.
 if [ "${CI:-}" = "true" ]; then

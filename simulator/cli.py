@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 import yaml
 
+import logsetup
 from orbit.geometry import from_ns, to_ns
 from simulator.catalogue import fetch_mission, load_mission_file
 from simulator.faults import load_scenario, parse_duration
@@ -142,14 +143,18 @@ def simulate(
     storms_per_year: Annotated[
         float, typer.Option(help="Natural heavy-rain storms a year per station.")
     ] = 3.0,
+    log_format: Annotated[
+        str, typer.Option(envvar="KAZSAT_LOG_FORMAT", help="Log lines: text or json.")
+    ] = "text",
+    log_level: Annotated[
+        str, typer.Option(envvar="KAZSAT_LOG_LEVEL", help="Lowest log level written.")
+    ] = "INFO",
 ) -> None:
     """Simulate KazSat-2, KazSat-3, Akkol and Kokterek and send telemetry as line protocol."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    # LiveWriter logs refused batches with the backend's reason; the client's own is multi-line.
-    logging.getLogger("influxdb_client.client.write_api").setLevel(logging.CRITICAL)
+    try:
+        logsetup.configure(log_format, log_level)  # the same lines as the other parts
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--log-format") from None
     if speed <= 0:
         raise typer.BadParameter("must be more than 0", param_hint="--speed")
     if output is None and not token:
@@ -210,7 +215,9 @@ def simulate(
                 try:
                     n = write_history(
                         chunks, sink, backfill_step, batch_values,
-                        show_progress=sys.stderr.isatty() or output != "-",
+                        # a bar for a person; JSON log lines only for a collector
+                        show_progress=log_format == "text"
+                        and (sys.stderr.isatty() or output != "-"),
                     )  # fmt: skip
                     sink.flush()
                 except KeyboardInterrupt:

@@ -1,7 +1,8 @@
-"""docker-compose.yml and the Dockerfile, checked without a container engine: Compose's own
-parser and validator (Debian's docker-compose, `config`), then what the deployment promises
-(docs/deployment.md): health checks, restart policies, one image, volumes, ports, secrets
-from .env only."""
+"""docker-compose.yml (PostgreSQL for everything, the default) and docker-compose.influxdb.yml
+(InfluxDB 2.x for telemetry, on top of it) and the Dockerfile, checked without a container
+engine: Compose's own parser and validator (Debian's docker-compose, `config`), then what the
+deployment promises (docs/deployment.md): health checks, restart policies, one image, volumes,
+ports, secrets from .env only."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "INFLUX_PASSWORD": "influx-secret",
-           "INFLUX_TOKEN": "influx-token-0123456789abcdef",
+SECRETS = {"POSTGRES_PASSWORD": "pg-secret",
            "KAZSAT_INGEST_TOKEN": "ingest-token-0123456789abcdef",
            "KAZSAT_VIEWER_TOKEN": "viewer-token-0123456789abcdef",
            "KAZSAT_PROXY_SECRET": "proxy-secret-0123456789abcdef"}
+INFLUX_SECRETS = {"INFLUX_PASSWORD": "influx-secret", "INFLUX_TOKEN": "influx-token-0123456789"}
 BUILT = {"api", "simulator", "dashboard"}
-PORTS = {"api": "8000", "dashboard": "8050", "influxdb": "8086", "mailpit": "8025"}
+PORTS = {"api": "8000", "dashboard": "8050", "mailpit": "8025"}
+INFLUX = "docker-compose.influxdb.yml"
 
 
 def env_file(folder: Path, **overrides: str) -> None:
@@ -31,29 +33,80 @@ def env_file(folder: Path, **overrides: str) -> None:
     (folder / ".env").write_text(text)
 
 
-def compose_config(folder: Path) -> dict:
+def run_config(folder: Path, *files: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("docker-compose") is None:
         pytest.skip("Debian's docker-compose is not installed (scripts/test.sh installs it "
                     "when run as root: apt-get install docker-compose)")
-    shutil.copy(ROOT / "docker-compose.yml", folder)
-    done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"], cwd=folder,
-                          capture_output=True, text=True, timeout=60)
+    for name in files:
+        shutil.copy(ROOT / name, folder)
+    return subprocess.run(["docker-compose", *(f"-f{name}" for name in files), "config"],
+                          cwd=folder, capture_output=True, text=True, timeout=60)
+
+
+def compose_config(folder: Path, *files: str) -> dict:
+    done = run_config(folder, *files)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> dict:
+    """The default: no InfluxDB secret set, none needed."""
     folder = tmp_path_factory.mktemp("compose")
     env_file(folder)
-    return compose_config(folder)
+    return compose_config(folder, "docker-compose.yml")
+
+
+@pytest.fixture(scope="module")
+def influx_config(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("compose-influx")
+    env_file(folder, **INFLUX_SECRETS)
+    return compose_config(folder, "docker-compose.yml", INFLUX)
 
 
 def test_compose_validates_and_has_every_part(config):
-    assert set(config["services"]) == {"influxdb", "postgres", "mailpit", *BUILT}
-    assert config["services"]["influxdb"]["image"].startswith("influxdb:2.7")
+    assert set(config["services"]) == {"postgres", "mailpit", *BUILT}
     assert config["services"]["postgres"]["image"] == "postgres:15"
     assert config["services"]["mailpit"]["image"].startswith("axllent/mailpit")
+
+
+def test_the_default_store_is_postgresql(config):
+    api = config["services"]["api"]["environment"]
+    assert api["KAZSAT_STORE"] == "sql"
+    assert api["KAZSAT_DATABASE_URL"].startswith("postgresql+psycopg://kazsat:")
+    assert not {"influxdb-data", "influxdb-config"} & set(config.get("volumes", {}))
+
+
+def test_the_influxdb_option_adds_the_store_and_points_the_api_at_it(influx_config):
+    s = influx_config["services"]
+    assert set(s) == {"influxdb", "postgres", "mailpit", *BUILT}
+    assert s["influxdb"]["image"].startswith("influxdb:2.7")
+    api = s["api"]["environment"]
+    assert api["KAZSAT_STORE"] == "influxdb" and api["KAZSAT_INFLUX_URL"] == \
+        "http://influxdb:8086"
+    assert api["KAZSAT_INFLUX_TOKEN"] == INFLUX_SECRETS["INFLUX_TOKEN"]
+    assert api["KAZSAT_DATABASE_URL"].startswith("postgresql+psycopg://")  # relational state
+    influx = s["influxdb"]["environment"]
+    assert influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == INFLUX_SECRETS["INFLUX_TOKEN"]
+    assert influx["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    assert {k: v["condition"] for k, v in s["api"]["depends_on"].items()} == {
+        "postgres": "service_healthy", "influxdb": "service_healthy",
+        "mailpit": "service_healthy"}
+    assert {"influxdb-data", "influxdb-config"} <= set(influx_config["volumes"])
+    assert s["influxdb"]["restart"] == "unless-stopped"
+    assert s["influxdb"]["healthcheck"]["test"][0] == "CMD"
+    published = {str(p["published"]) if isinstance(p, dict) else p.split(":")[0]
+                 for p in s["influxdb"]["ports"]}
+    assert "8086" in published
+    assert "http://localhost:8086" in (ROOT / "docs" / "deployment.md").read_text()
+    raw = (ROOT / INFLUX).read_text()
+    assert not any(value in raw for value in INFLUX_SECRETS.values())
+
+
+def test_the_influxdb_option_refuses_a_missing_token(tmp_path):
+    env_file(tmp_path, INFLUX_PASSWORD="influx-secret")
+    done = run_config(tmp_path, "docker-compose.yml", INFLUX)
+    assert done.returncode != 0 and "INFLUX_TOKEN" in done.stderr
 
 
 def test_every_service_has_a_health_check_and_a_restart_policy(config):
@@ -77,15 +130,14 @@ def test_one_dockerfile_builds_the_three_services(config):
 def test_start_order_waits_for_health(config):
     s = config["services"]
     assert {k: v["condition"] for k, v in s["api"]["depends_on"].items()} == {
-        "postgres": "service_healthy", "influxdb": "service_healthy",
-        "mailpit": "service_healthy"}
+        "postgres": "service_healthy", "mailpit": "service_healthy"}
     for name in ("simulator", "dashboard"):
         assert s[name]["depends_on"]["api"]["condition"] == "service_healthy"
 
 
 def test_volumes_are_named_and_declared(config):
     declared = set(config["volumes"])
-    assert {"influxdb-data", "postgres-data", "api-data", "dashboard-data"} <= declared
+    assert {"postgres-data", "api-data", "dashboard-data"} <= declared
     for name, service in config["services"].items():
         for volume in service.get("volumes", []):
             source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
@@ -105,11 +157,7 @@ def test_secrets_come_from_env_and_reach_the_services(config):
     api = config["services"]["api"]["environment"]
     assert api["KAZSAT_DATABASE_URL"] == (
         f"postgresql+psycopg://kazsat:{SECRETS['POSTGRES_PASSWORD']}@postgres:5432/kazsat")
-    assert api["KAZSAT_INFLUX_TOKEN"] == SECRETS["INFLUX_TOKEN"]
-    assert api["KAZSAT_STORE"] == "influxdb" and api["KAZSAT_SMTP_HOST"] == "mailpit"
-    influx = config["services"]["influxdb"]["environment"]
-    assert influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == SECRETS["INFLUX_TOKEN"]
-    assert influx["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    assert api["KAZSAT_SMTP_HOST"] == "mailpit"
     for name in ("simulator", "dashboard"):
         env = config["services"][name]["environment"]
         assert env["KAZSAT_INGEST_TOKEN"] == SECRETS["KAZSAT_INGEST_TOKEN"]
@@ -122,11 +170,7 @@ def test_secrets_come_from_env_and_reach_the_services(config):
 
 def test_a_missing_secret_is_refused(tmp_path):
     env_file(tmp_path, POSTGRES_PASSWORD="")
-    shutil.copy(ROOT / "docker-compose.yml", tmp_path)
-    if shutil.which("docker-compose") is None:
-        pytest.skip("Debian's docker-compose is not installed")
-    done = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = run_config(tmp_path, "docker-compose.yml")
     assert done.returncode != 0 and "POSTGRES_PASSWORD" in done.stderr
 
 

@@ -23,7 +23,7 @@ from backend.timeutil import format_time
 from kazsat.stack import Stack
 
 PASSWORD = "steppe-wind-1997"
-CALLERS = ("none", "ingest", "viewer", "operator", "engineer",
+CALLERS = ("none", "ingest", "viewer", "operator", "engineer", "metrics",
            "viewer session", "operator session", "engineer session", "disabled session")
 NOW = time.time_ns()
 HOUR_AGO, IN_A_DAY = format_time(NOW - 3600 * 10**9), format_time(NOW + 86400 * 10**9)
@@ -33,57 +33,58 @@ SERIES = {"parameter": "bus_voltage", "satellite": "kazsat-2", "start": HOUR_AGO
 
 # (method, path as in the OpenAPI description): the request made, and the status expected
 # per caller in CALLERS order. Ids that do not exist (999999) answer 404 to those allowed.
-#                                                   none ing  view oper eng  s-v  s-o  s-e  dis
+#                                                   none ing  view oper eng  met  s-v  s-o  s-e  dis
 TABLE: dict[tuple[str, str], tuple[dict, tuple[int, ...]]] = {
-    ("GET", "/healthz"): ({}, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
-    ("GET", "/readyz"): ({}, (200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/healthz"): ({}, (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/readyz"): ({}, (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/metrics"): ({}, (401, 403, 403, 403, 200, 200, 403, 403, 200, 401)),
     ("POST", "/api/v1/auth/login"): (
         {"json": {"username": "vera", "password": PASSWORD}},
-        (200, 200, 200, 200, 200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/auth/me"): ({}, (401, 200, 200, 200, 200, 200, 200, 200, 401)),
+        (200, 200, 200, 200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/auth/me"): ({}, (401, 200, 200, 200, 200, 200, 200, 200, 200, 401)),
     ("POST", "/api/v1/auth/password"): (  # tokens: "log in as a user"; sessions: wrong old
         {"json": {"old": "not-the-password", "new": "kokterek-night-shift"}},
-        (401, 400, 400, 400, 400, 400, 400, 400, 401)),
+        (401, 400, 400, 400, 400, 400, 400, 400, 400, 401)),
     ("POST", "/api/v1/auth/logout"): (  # with a session of its own (see `call`)
-        {}, (401, 400, 400, 400, 400, 204, 204, 204, 401)),
-    ("GET", "/api/v1/tokens"): ({}, (401, 403, 403, 403, 200, 403, 403, 200, 401)),
+        {}, (401, 400, 400, 400, 400, 400, 204, 204, 204, 401)),
+    ("GET", "/api/v1/tokens"): ({}, (401, 403, 403, 403, 200, 403, 403, 403, 200, 401)),
     ("POST", "/api/v1/tokens/{token_id}/revoke"): (
-        {"path": {"token_id": 999999}}, (401, 403, 403, 403, 404, 403, 403, 404, 401)),
+        {"path": {"token_id": 999999}}, (401, 403, 403, 403, 404, 403, 403, 403, 404, 401)),
     ("POST", "/api/v1/auth/locks/{name}/clear"): (
-        {"path": {"name": "vera"}}, (401, 403, 403, 403, 200, 403, 403, 200, 401)),
+        {"path": {"name": "vera"}}, (401, 403, 403, 403, 200, 403, 403, 403, 200, 401)),
     ("POST", "/api/v2/write"): (
         {"content": f"power,satellite=kazsat-2 bus_voltage=100 {NOW}"},
-        (401, 204, 403, 403, 403, 403, 403, 403, 401)),
-    ("GET", "/api/v1/mission"): ({}, (401, 200, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/latest"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+        (401, 204, 403, 403, 403, 403, 403, 403, 403, 401)),
+    ("GET", "/api/v1/mission"): ({}, (401, 200, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/latest"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("GET", "/api/v1/series"): (
-        {"params": SERIES}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/stations"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+        {"params": SERIES}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/stations"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("GET", "/api/v1/export"): (
-        {"params": SERIES}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/alerts"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+        {"params": SERIES}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/alerts"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("GET", "/api/v1/alerts/{alert_id}"): (
-        {"path": {"alert_id": 999999}}, (401, 403, 404, 404, 404, 404, 404, 404, 401)),
+        {"path": {"alert_id": 999999}}, (401, 403, 404, 404, 404, 403, 404, 404, 404, 401)),
     ("POST", "/api/v1/alerts/{alert_id}/ack"): (
         {"path": {"alert_id": 999999}, "json": {"comment": "seen"}},
-        (401, 403, 403, 404, 404, 403, 404, 404, 401)),
+        (401, 403, 403, 404, 404, 403, 403, 404, 404, 401)),
     ("POST", "/api/v1/alerts/{alert_id}/shelve"): (
         {"path": {"alert_id": 999999}, "json": {"minutes": 5}},
-        (401, 403, 403, 404, 404, 403, 404, 404, 401)),
-    ("GET", "/api/v1/audit"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/outbox"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/limits"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+        (401, 403, 403, 404, 404, 403, 403, 404, 404, 401)),
+    ("GET", "/api/v1/audit"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/outbox"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/limits"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("PUT", "/api/v1/limits/{parameter}"): (
         {"path": {"parameter": "battery_temp"},
          "json": {"warning": {"low": 4, "high": 26}, "critical": {"low": 0, "high": 30}}},
-        (401, 403, 403, 403, 200, 403, 403, 200, 401)),
+        (401, 403, 403, 403, 200, 403, 403, 403, 200, 401)),
     ("DELETE", "/api/v1/limits/{parameter}"): (
         {"path": {"parameter": "battery_temp"}},
-        (401, 403, 403, 403, 200, 403, 403, 200, 401)),
+        (401, 403, 403, 403, 200, 403, 403, 403, 200, 401)),
     ("GET", "/api/v1/eclipses"): (
         {"params": {"satellite": "kazsat-2", "start": HOUR_AGO, "end": IN_A_DAY}},
-        (401, 403, 200, 200, 200, 200, 200, 200, 401)),
-    ("GET", "/api/v1/cluster"): ({}, (401, 403, 200, 200, 200, 200, 200, 200, 401)),
+        (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/cluster"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
 }
 
 
@@ -110,7 +111,7 @@ def credentials(stack: Stack) -> dict[str, str | None]:
     """A token per caller; the disabled person's session is refused before this returns."""
     made: dict[str, str | None] = {"none": None,
                                    **{role: stack.tokens[role] for role in
-                                      ("ingest", "viewer", "operator", "engineer")}}
+                                      ("ingest", "viewer", "operator", "engineer", "metrics")}}
     for caller, name in PEOPLE.items():
         made[caller] = stack.login(name, PASSWORD)
     engine = open_database(Settings(data_dir=stack.data_dir))

@@ -1,5 +1,6 @@
 """Users, passwords and sessions (backend/users.py), the session side of TokenCache, and the
-rate limiters, with clocks the tests move: no sleeping."""
+rate limiters (`limits`; failed logins counted in SQL), with clocks the tests move: no
+sleeping."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from backend import db, users
-from backend.ratelimit import Backoff, LoginThrottle, TokenBucket
+from backend.ratelimit import Backoff, IngestLimiter, LoginThrottle, doubling_delays
+from backend.ratelimit_store import SqlStorage
 from backend.services import open_database
 from backend.settings import Settings
 from backend.tokens import TokenCache, create_token
@@ -153,24 +155,27 @@ def test_token_cache_resolves_sessions_cheaply_and_honours_expiry(engine) -> Non
     assert cache.verify("kss_forged") is None
 
 
-def test_backoff_and_a_stranger_cannot_lock_a_known_device_out() -> None:
-    now = [0.0]
-    b = Backoff(free=3, window_s=600, max_delay_s=300, clock=lambda: now[0])
+def test_backoff_and_a_stranger_cannot_lock_a_known_device_out(engine) -> None:
+    now = [1_000_000.0]
+    storage = SqlStorage(engine, clock=lambda: now[0])
+    b = Backoff(storage, "k", free=3, window_s=600, max_delay_s=300)
     for _ in range(3):
         assert b.retry_after("k") is None
         b.failed("k")
     assert b.retry_after("k") == pytest.approx(1)  # then 1, 2, 4 … s
     b.failed("k")
     assert b.retry_after("k") == pytest.approx(2)
-    now[0] = 700.0
+    now[0] += 1.5
+    assert b.retry_after("k") == pytest.approx(0.5)  # counted from the last failure
+    now[0] += 700.0
     assert b.retry_after("k") is None  # out of the window
-    slow = Backoff(free=1, window_s=600, max_delay_s=100, clock=lambda: now[0],
-                   first_delay_s=30)
+    slow = Backoff(storage, "slow", free=1, window_s=600, max_delay_s=100, first_delay_s=30)
     for wait in (30, 60, 100, 100):  # doubling from the first delay, up to the maximum
         slow.failed("k")
         assert slow.retry_after("k") == pytest.approx(wait)
-    throttle = LoginThrottle(per_name=2, per_address=3, window_s=60, per_name_any_address=4,
-                             clock=lambda: now[0])
+    assert doubling_delays(1, 300) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    throttle = LoginThrottle(storage, per_name=2, per_address=3, window_s=60,
+                             per_name_any_address=4)
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         throttle.failed("Dana", address)
     assert throttle.retry_after("dana", "10.0.0.9") is not None  # by name, from anywhere
@@ -180,17 +185,71 @@ def test_backoff_and_a_stranger_cannot_lock_a_known_device_out() -> None:
     assert throttle.retry_after("dana", "10.0.0.9", device="cookie") is not None
     assert throttle.clear("dana") == 6  # the unlock: the name, its 4 addresses, the device
     assert throttle.retry_after("dana", "10.0.0.9", device="cookie") is None
+    assert throttle.retry_after("dana", "10.0.0.1") is None
 
 
-def test_token_bucket() -> None:
-    now = [0.0]
-    bucket = TokenBucket(rate=10, burst=5, clock=lambda: now[0])
-    assert all(bucket.take("t") is None for _ in range(5))
-    assert bucket.take("t") == pytest.approx(0.1)
-    assert bucket.take("other") is None
-    now[0] += 0.1
-    assert bucket.take("t") is None
-    assert TokenBucket(rate=0, burst=1).take("t") is None  # 0: no limit
+def test_login_counts_are_shared_through_the_database_and_survive_a_restart(tmp_path) -> None:
+    """Two API processes on one database (two sites) see one count; so does a restart."""
+    settings = Settings(data_dir=tmp_path, login_max_failures=2, login_first_delay_s=60)
+    akkol, kokterek = open_database(settings), open_database(settings)
+    try:
+        at_akkol = LoginThrottle.from_settings(SqlStorage(akkol), settings)
+        at_kokterek = LoginThrottle.from_settings(SqlStorage(kokterek), settings)
+        at_akkol.failed("aigerim", "10.1.0.1")
+        at_kokterek.failed("aigerim", "10.1.0.1")
+        for site in (at_akkol, at_kokterek):  # locked out at both, for about a minute
+            assert 55 < site.retry_after("aigerim", "10.1.0.1") <= 60
+        restarted = LoginThrottle.from_settings(SqlStorage(open_database(settings)), settings)
+        assert restarted.retry_after("aigerim", "10.1.0.1") is not None
+        assert at_kokterek.clear("aigerim") == 2  # the unlock, made at one site…
+        assert at_akkol.retry_after("aigerim", "10.1.0.1") is None  # …holds at the other
+        assert at_akkol.addresses.retry_after("10.1.0.1") is None  # 2 of 20: still free
+    finally:
+        akkol.dispose()
+        kokterek.dispose()
+
+
+def test_a_name_is_a_key_of_its_own_whatever_it_holds(engine) -> None:
+    storage = SqlStorage(engine)
+    throttle = LoginThrottle(storage, per_name=1, per_address=100, window_s=60)
+    throttle.failed("a/b", "c")  # not the name "a" from the address "b/c"
+    assert throttle.retry_after("a/b", "c") is not None
+    assert throttle.retry_after("a", "b/c") is None
+    assert throttle.clear("a") == 0 and throttle.clear("a%") == 0
+    assert throttle.clear("A/B") == 2
+
+
+def test_the_sql_storage_serves_limits_fixed_and_moving_windows(engine) -> None:
+    from limits import RateLimitItemPerMinute
+    from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+    now = [5_000.0]
+    storage = SqlStorage(engine, clock=lambda: now[0])
+    three = RateLimitItemPerMinute(3)
+    for strategy in (FixedWindowRateLimiter(storage), MovingWindowRateLimiter(storage)):
+        assert [strategy.hit(three, "x") for _ in range(4)] == [True, True, True, False]
+        stats = strategy.get_window_stats(three, "x")
+        assert stats.remaining == 0 and stats.reset_time == pytest.approx(now[0] + 60)
+        assert strategy.hit(three, "y")  # another key
+        now[0] += 61
+        assert strategy.test(three, "x") and strategy.hit(three, "x")
+        strategy.clear(three, "x")
+        assert strategy.get_window_stats(three, "x").remaining == 3
+        now[0] += 100
+    assert MovingWindowRateLimiter(storage).hit(three, "z")
+    with engine.connect() as conn:  # spent hits are deleted as new ones arrive
+        assert [r.key for r in conn.execute(select(db.rate_limits))] == [three.key_for("z")]
+    assert storage.check() and storage.reset() == 1
+
+
+def test_ingest_limiter() -> None:
+    limiter = IngestLimiter(rate_per_s=1, burst=5)  # 5 within any 5 s
+    assert all(limiter.take("t") is None for _ in range(5))
+    wait = limiter.take("t")
+    assert wait is not None and 0 < wait <= 5
+    assert limiter.take("other") is None
+    assert IngestLimiter(rate_per_s=0, burst=1).take("t") is None  # 0: no limit
+    assert IngestLimiter(200, 1000).item.get_expiry() == 5  # the default: 1,000 per 5 s
 
 
 def test_trusted_proxies_by_address_and_network() -> None:

@@ -15,14 +15,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import db_watch, files
+from backend import db_watch, files, metrics
 from backend.api import access, alerts, auth, cluster, eclipses, export, health, telemetry, write
+from backend.api import metrics as metrics_route
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
-from backend.ratelimit import LoginThrottle, TokenBucket
+from backend.ratelimit import IngestLimiter, LoginThrottle
+from backend.ratelimit_store import SqlStorage
 from backend.services import build_services
 from backend.settings import Settings, get_settings
 from backend.store.base import StoreUnavailable
+from backend.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found", 409: "conflict",
@@ -40,24 +43,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_watch.install(settings.db_call_timeout_s)
         app.state.services = build_services(settings)
+        # Failed logins count in the database every API process on it shares.
+        app.state.login_throttle = LoginThrottle.from_settings(
+            SqlStorage(app.state.services.engine), settings)
         app.state.devices = DeviceCookies(
             settings.device_key or files.secret_file(settings.data_dir / "device_key"))
         app.state.proxy_secret = \
             settings.proxy_secret or files.secret_file(settings.data_dir / "proxy_secret")
         app.state.services.start_background()
+        services = app.state.services
+        state = metrics.StateCollector(services.engine, isinstance(services.store, SqlStore),
+                                       lambda: health.workers(services))
+        registry.register(state)
         log.info("API ready (database %s)", settings.sql_url_for_log())
         yield
+        registry.unregister(state)
         app.state.services.close()
 
     app = FastAPI(title="KazSat ground-segment monitor", version="1.0", lifespan=lifespan,
                   dependencies=[Depends(known_query_only)])
-    app.state.login_throttle = LoginThrottle(settings.login_max_failures,
-                                             settings.login_max_failures_per_address,
-                                             settings.login_window_s,
-                                             settings.login_max_failures_per_name,
-                                             settings.login_max_delay_s,
-                                             first_delay_s=settings.login_first_delay_s)
-    app.state.ingest_limiter = TokenBucket(settings.ingest_rate_per_s, settings.ingest_burst)
+    app.state.ingest_limiter = IngestLimiter(settings.ingest_rate_per_s, settings.ingest_burst)
+    registry = app.state.metrics_registry = metrics.event_registry()
     app.include_router(auth.router)
     app.include_router(access.router)
     app.include_router(write.router)
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(eclipses.router)
     app.include_router(cluster.router)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> OrjsonResponse:
@@ -131,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_credentials=False, max_age=600)
         log.info("CORS open to %s", ", ".join(settings.cors_origins))
     app.add_middleware(SecurityHeaders)
+    metrics_route.instrumentator(registry).instrument(app)  # outermost: times all of it
     return app
 
 

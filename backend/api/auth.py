@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backend import users
 from backend.api.deps import OrjsonResponse, ServicesDep, caller
 from backend.devices import DeviceCookies
+from backend.metrics import LOGIN_FAILURES
 from backend.ratelimit import LoginThrottle, retry_after_header
 from backend.timeutil import format_time
 from backend.tokens import PERMISSIONS, Principal
@@ -100,11 +101,13 @@ def login(body: LoginBody, request: Request, services: ServicesDep) -> OrjsonRes
     if wait is not None:
         log.warning("login for %r from %s%s refused: too many failed attempts (wait %.0f s)",
                     body.username, address, " (known device)" if device else "", wait)
+        LOGIN_FAILURES.labels("throttled").inc()
         raise HTTPException(429, f"too many failed logins; try again in {wait:.0f} s",
                             headers=retry_after_header(wait))
     user = users.authenticate(services.engine, body.username, body.password)
     if user is None:
         limiter.failed(body.username, address, device)
+        LOGIN_FAILURES.labels("wrong_password").inc()
         log.warning("login failed for %r from %s", body.username, address)
         raise HTTPException(401, WRONG, headers={"WWW-Authenticate": "Token"})
     limiter.succeeded(body.username, address, device)

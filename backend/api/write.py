@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from backend import metrics
 from backend.api.deps import ServicesDep, Writer
 from backend.ingest import BodyTooLarge, IngestError, decode_body
 from backend.services import Services
@@ -65,5 +66,9 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
     if services.settings.check_limits:
-        return len(services.alerts.ingest(services.store, batch, now))
-    return len(services.store.write(batch, now))
+        stored = services.alerts.ingest(services.store, batch, now)
+    else:
+        stored = services.store.write(batch, now)
+    metrics.INGEST_VALUES.inc(len(batch.values))
+    metrics.INGEST_STORED.inc(len(stored))
+    return len(stored)

@@ -46,7 +46,8 @@ def test_settings_come_from_the_stacks_own_variables(monkeypatch: pytest.MonkeyP
               "KAZSAT_DASHBOARD_PORT": "8123", "KAZSAT_DATA_DIR": str(tmp_path),
               "KAZSAT_SECRET_KEY": "k" * 40, "KAZSAT_SECRET_KEY_FILE": "/run/key",
               "KAZSAT_COOKIE_SECURE": "true", "KAZSAT_SESSION_MAX_S": "600",
-              "KAZSAT_PASSWORD_MIN_LENGTH": "16", "KAZSAT_PROXY_SECRET": "p" * 40}
+              "KAZSAT_PASSWORD_MIN_LENGTH": "16", "KAZSAT_PROXY_SECRET": "p" * 40,
+              "KAZSAT_LOG_FORMAT": "json", "KAZSAT_LOG_LEVEL": "WARNING"}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     s = DashboardSettings()
@@ -55,18 +56,20 @@ def test_settings_come_from_the_stacks_own_variables(monkeypatch: pytest.MonkeyP
     assert (s.secret_key, s.secret_key_file, s.cookie_secure) == ("k" * 40, "/run/key", True)
     assert (s.session_max_s, s.password_min_length) == (600.0, 16)
     assert s.proxy_secret == "p" * 40
+    assert (s.log_format, s.log_level) == ("json", "WARNING")
     # Every field is one of those variables: nothing the stack does not already set.
     assert {f"KAZSAT_{f.upper()}" for f in DashboardSettings.model_fields} == set(values)
 
 
 def test_what_both_read_has_the_same_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAZSAT_API_URL", "KAZSAT_DATA_DIR", "KAZSAT_SESSION_MAX_S",
-                 "KAZSAT_PASSWORD_MIN_LENGTH", "KAZSAT_PROXY_SECRET"):
+                 "KAZSAT_PASSWORD_MIN_LENGTH", "KAZSAT_PROXY_SECRET", "KAZSAT_LOG_FORMAT",
+                 "KAZSAT_LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     ours, theirs = DashboardSettings(_env_file=None), Settings(_env_file=None)
     shared = set(DashboardSettings.model_fields) & set(Settings.model_fields)
     assert shared == {"api_url", "data_dir", "session_max_s", "password_min_length",
-                      "proxy_secret"}
+                      "proxy_secret", "log_format", "log_level"}
     assert {f: getattr(ours, f) for f in shared} == {f: getattr(theirs, f) for f in shared}
 
 

@@ -1,0 +1,1 @@
+"""Alembic's environment and the schema revisions (docs/storage.md, "Schema changes")."""
