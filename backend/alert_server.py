@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -61,6 +62,10 @@ class AlertServer:
         self._shelves: Shelves = {}
         self._backlog: list[Transition] = []
         self._dirty = False  # the open set in memory may differ from SQL: reload first
+        # Told the ids of alerts changed by each committed transaction, outside the lock
+        # (the live stream: backend.stream_feed.LiveFeed.alerts_changed).
+        self.on_change: Callable[[list[int]], None] | None = None
+        self._touched: list[int] = []  # alerts the transaction in hand changes
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -91,6 +96,7 @@ class AlertServer:
         with self._lock:
             work, self._backlog = self._backlog + transitions, []
             mark = self.mailer.mark()
+            self._touched = []
             try:
                 if self._dirty:
                     self._load()
@@ -108,8 +114,18 @@ class AlertServer:
                 self._dirty = True
                 log.exception("could not record %d alert changes; dropped", len(work))
                 return
+            touched, self._touched = self._touched, []
         if queued:
             self.mailer.wake()
+        self._changed(touched)
+
+    def _changed(self, alert_ids: list[int]) -> None:
+        """Tell `on_change` of committed changes; never raises into the caller."""
+        if alert_ids and self.on_change is not None:
+            try:
+                self.on_change(alert_ids)
+            except Exception:
+                log.exception("could not pass on the changes of alerts %s", alert_ids)
 
     def _apply(self, conn: Connection, tr: Transition, now: int) -> bool:
         info = self.checker.info(tr.series_id)
@@ -138,6 +154,7 @@ class AlertServer:
         if escalated:
             op.severity, op.acked = tr.new, False
         self.archive.moved(conn, op, escalated)
+        self._touched.append(op.id)
         if not escalated:
             log.info("alert %d now %s: %s", op.id, tr.new, label)
             return False
@@ -152,10 +169,12 @@ class AlertServer:
             op.shelved_until_t = shelf[0]
         op.id = self.archive.raised(conn, op, shelf[1] if shelf else None)
         self._open[op.key] = op
+        self._touched.append(op.id)
 
     def _close(self, conn: Connection, op: OpenAlert, t: int) -> None:
         self.archive.cleared(conn, op.id, t)
         del self._open[op.key]
+        self._touched.append(op.id)
 
     # ---- once a second: stale telemetry, owed email, retries ---------------------------------
 
@@ -169,6 +188,7 @@ class AlertServer:
         queued = False
         with self._lock:
             mark = self.mailer.mark()
+            self._touched = []
             try:
                 queued |= self._stale_changes(stopped, resumed, now)
                 if not self._dirty:  # else the open alerts in memory may be wrong
@@ -176,10 +196,13 @@ class AlertServer:
             except SQLAlchemyError as exc:
                 self._dirty = True
                 self.mailer.restore(mark)
+                self._touched = []
                 log.error("could not record a stale alert or an alert email (%s); retrying",
                           str(exc).splitlines()[0])
+            touched, self._touched = self._touched, []
         if queued:
             self.mailer.wake()
+        self._changed(touched)
 
     def _stale_changes(self, stopped: list[Stopped], resumed: list[Entity], now: int) -> bool:
         cleared = [self._open[e.key] for e in resumed if e.key in self._open]
@@ -238,6 +261,7 @@ class AlertServer:
             if op is not None and op.id == alert_id:
                 op.acked = True
         log.info("alert %d acknowledged by %s: %s", alert_id, actor, comment or "-")
+        self._changed([alert_id])
         return self.archive.get(alert_id)
 
     def shelve(self, alert_id: int, actor: str, role: str, minutes: int,
@@ -259,6 +283,7 @@ class AlertServer:
                 op.shelved_until_t = until
         log.info("alert %d %s by %s%s: %s", alert_id, "shelved" if until else "unshelved",
                  actor, f" for {minutes} min" if until else "", comment or "-")
+        self._changed([alert_id])
         return self.archive.get(alert_id)
 
     # ---- reading: rows from the archive, counts from memory ------------------------------------

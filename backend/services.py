@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -21,6 +22,8 @@ from backend.settings import Settings
 from backend.stale import StaleWatch
 from backend.store.base import TelemetryStore
 from backend.store.sql import SqlStore
+from backend.stream import StreamHub
+from backend.stream_feed import LiveFeed, StateWatch, first_seq
 from backend.ticker import Ticker
 from backend.tokens import TokenCache
 
@@ -39,15 +42,21 @@ class Services:
     tokens: TokenCache
     alerts: AlertServer
     sender: OutboxSender
+    hub: StreamHub
+    feed: LiveFeed
     ticker: Ticker | None = None
     retention: RetentionJob | None = None
+    state_watch: StateWatch | None = None
 
     def start_background(self) -> None:
-        """The alert-email sender, the once-a-second alert tick (stale telemetry) and the
-        retention job; the API starts them, one-off commands do not."""
+        """The alert-email sender, the once-a-second alert tick (stale telemetry), the
+        live stream's state watch and the retention job; the API starts them, one-off
+        commands do not."""
         self.sender.start()
         self.ticker = Ticker("alert-tick", self.alerts.tick, 1.0)
         self.ticker.start()
+        self.state_watch = StateWatch(self.feed)
+        self.state_watch.start()
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             self.retention = RetentionJob(self.engine, self.settings)
             self.retention.start()
@@ -55,6 +64,8 @@ class Services:
     def close(self) -> None:
         if self.retention:
             self.retention.stop()
+        if self.state_watch:
+            self.state_watch.stop()
         if self.ticker:
             self.ticker.stop()
         self.sender.stop()
@@ -96,11 +107,19 @@ def build_services(settings: Settings) -> Services:
     alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
                          settings.stale_severity)
-    checker.prime(store.latest(), alerts.load())
+    latest = store.latest()
+    checker.prime(latest, alerts.load())
     checker.listener = alerts.record
+    # The live stream: updates numbered in this process (backend/stream_feed.py).
+    hub = StreamHub(first_seq() - 1, settings.stream_buffer_events, settings.stream_queue_events,
+                    settings.stream_max_per_user, settings.stream_max_total)
+    feed = LiveFeed(hub, registry, checker, alerts, settings.clock_tolerance_s)
+    feed.prime(latest, time.time_ns())
+    alerts.on_change = feed.alerts_changed
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings), checker,
-                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender)
+                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender, hub,
+                    feed)

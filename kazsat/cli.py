@@ -49,6 +49,11 @@ def setup_logging(level: str = "INFO") -> None:
     logging.Formatter.converter = time.gmtime
 
 
+# A stop waits this long for requests in hand; live streams never end by themselves, so
+# they are then closed.
+GRACE_S = 3
+
+
 @app.command()
 def api(host: str | None = None, port: int | None = None) -> None:
     """Run the HTTP API (ingest, read, alerts)."""
@@ -68,7 +73,7 @@ def api(host: str | None = None, port: int | None = None) -> None:
     # as the client's address; the API decides whom to believe (backend/api/auth.py).
     uvicorn.run(create_app(settings), host=host or settings.api_host,
                 port=port or settings.api_port, log_level="warning", access_log=False,
-                proxy_headers=False)
+                proxy_headers=False, timeout_graceful_shutdown=GRACE_S)
 
 
 @app.command()

@@ -15,7 +15,17 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import files
-from backend.api import access, alerts, auth, eclipses, export, health, telemetry, write
+from backend.api import (
+    access,
+    alerts,
+    auth,
+    eclipses,
+    export,
+    health,
+    stream,
+    telemetry,
+    write,
+)
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
 from backend.ratelimit import LoginThrottle, TokenBucket
@@ -60,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)
     app.include_router(write.router)
     app.include_router(telemetry.router)
+    app.include_router(stream.router)
     app.include_router(export.router)
     app.include_router(alerts.router)
     app.include_router(eclipses.router)

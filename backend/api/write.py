@@ -64,6 +64,7 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
     stored = services.store.write(batch, now)
-    if services.settings.check_limits:
-        services.limits.observe(stored, now)
+    transitions = services.limits.observe(stored, now) if services.settings.check_limits \
+        else []
+    services.feed.ingested(stored, transitions, now)  # to the live stream, once durable
     return len(stored)
