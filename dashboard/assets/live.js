@@ -1,6 +1,8 @@
 /* Clientside half of the live pages: spread a tick model over the page's cells and extend
    its strip charts in place. The server sends formatted text and one-letter states; the
-   words that go with each state live here so colour is never the only signal. */
+   words that go with each state live here so colour is never the only signal. Models come
+   by push from the page's live stream (dashboard/stream.py), or, while it cannot be had,
+   from the 1 s tick. */
 (function () {
   const BADGE = {n: "", w: "▲ WARN", c: "✖ CRIT", s: "◌ STALE", u: ""};
   const TILE_BADGE = {n: "● OK", w: "▲ WARNING", c: "✖ CRITICAL", s: "◌ STALE", u: "— NO DATA"};
@@ -90,6 +92,7 @@
     const out = window.dash_clientside.callback_context.outputs_list;
     const frame = frameOf((Array.isArray(out) ? out[0] : out).id.page);
     const now = Date.now();
+    if (frame && frame.dataset.kzMode === "stream") return window.dash_clientside.no_update;
     if (frame && frame.kzSent && now - frame.kzSent < RESEND_MS) {
       return window.dash_clientside.no_update;
     }
@@ -169,6 +172,61 @@
       return [{x: xs, y: ys}, idx, {x: maxp, y: maxp}];
     });
   }
+
+  // Live by push. Each live frame holds an EventSource on its page's stream; the models it
+  // brings (only the cells that changed) go into the page's model store, so they are
+  // drawn exactly as a tick's (render, extend). data-kz-mode says which way the page is fed:
+  // "stream", or "poll" until the stream opens, while it is broken (the browser reconnects
+  // by itself), and for RETRY_MS after the server refused one (past its limits). A stream
+  // that says the session ended sends the page to the login page.
+  const RETRY_MS = 15000;
+  const streamed = new Set();
+
+  function openStream(frame) {
+    const page = JSON.parse(frame.id).page;
+    const es = new EventSource("/live/stream?path=" + encodeURIComponent(location.pathname));
+    frame.kzStream = es;
+    frame.kzPath = location.pathname;
+    streamed.add(frame);
+    es.onopen = function () { frame.dataset.kzMode = "stream"; };
+    es.addEventListener("model", function (m) {
+      frame.dataset.kzMode = "stream";
+      window.dash_clientside.set_props({key: "m", kz: "model", page: page},
+                                       {data: JSON.parse(m.data)});
+    });
+    es.addEventListener("fallback", function () { closeStream(frame, RETRY_MS); });
+    es.addEventListener("session", function () {
+      closeStream(frame, RETRY_MS);
+      const here = window.location.pathname + window.location.search;
+      window.location.assign("/login?expired=1&next=" + encodeURIComponent(here));
+    });
+    es.onerror = function () {
+      frame.dataset.kzMode = "poll";
+      if (es.readyState === EventSource.CLOSED) closeStream(frame, RETRY_MS);
+    };
+  }
+
+  function closeStream(frame, retryMs) {
+    if (frame.kzStream) frame.kzStream.close();
+    frame.kzStream = null;
+    frame.kzRetry = Date.now() + (retryMs || 0);
+    frame.dataset.kzMode = "poll";
+    streamed.delete(frame);
+  }
+
+  function keepStreams() {
+    streamed.forEach(function (f) {
+      if (!f.isConnected || f.kzPath !== location.pathname) closeStream(f);
+    });
+    if (!window.EventSource) return;
+    document.querySelectorAll(".kz-frame").forEach(function (f) {
+      if (f.classList.contains("kz-replay") || f.kzStream) return;
+      if (f.kzRetry && Date.now() < f.kzRetry) return;
+      openStream(f);
+    });
+  }
+
+  setInterval(keepStreams, 250);
 
   // The UTC clock ticks in plain JS: a Dash update would notify every component each second.
   setInterval(function () {
