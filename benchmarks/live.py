@@ -85,7 +85,7 @@ def browser() -> webdriver.Chrome:
     return driver
 
 
-def wait_mode(driver: webdriver.Chrome, mode: str, limit_s: float = 60) -> None:
+def wait_mode(driver: webdriver.Chrome, mode: str, limit_s: float = 180) -> None:
     deadline = time.monotonic() + limit_s
     while driver.execute_script(MODE) != f"{mode} yes":
         if time.monotonic() > deadline:
@@ -167,8 +167,8 @@ def wall(url: str, pids: list[int], seconds: float) -> tuple[list[float], int]:
             driver.switch_to.new_window("window")
             handles.append(driver.current_window_handle)
         for handle, page in zip(handles, pages, strict=True):
-            driver.switch_to.window(handle)
-            driver.get(url + page)
+            driver.switch_to.window(handle)  # without waiting for each page's load
+            driver.execute_script("window.location.assign(arguments[0]);", url + page)
         streamed = 0
         for handle in handles:
             driver.switch_to.window(handle)
@@ -278,7 +278,7 @@ def main() -> None:
         sim = None
         time.sleep(2)
         none_before = ingest_rate(stack, args.seconds / 2)
-        threads, stop = subscribers(stack, 20)
+        _, stop = subscribers(stack, 20)
         time.sleep(2)
         with_subs = ingest_rate(stack, args.seconds / 2)
         stop.set()

@@ -80,13 +80,13 @@ def create_app() -> Dash:
 
 
 def asgi(app: Dash) -> ASGIApp:
-    """The dashboard as one ASGI application: the live pages' streams (dashboard/stream.py)
+    """The dashboard as one ASGI application: the live pages' WebSockets (dashboard/stream.py)
     on the event loop, every other request to Dash's Flask server in a pool of THREADS."""
     wsgi = WSGIMiddleware(app.server, workers=THREADS)  # type: ignore[arg-type]
     streams = stream.LiveStreams(app.server)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == stream.PATH:
+        if scope["type"] == "websocket" and scope["path"] == stream.PATH:
             await streams(scope, receive, send)
         else:
             await wsgi(scope, receive, send)

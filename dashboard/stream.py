@@ -1,5 +1,10 @@
-"""Live pages by push: a browser's live page subscribes here (GET /live/stream?path=<page>)
+"""Live pages by push: a browser's live page opens a WebSocket here (/live/stream?path=<page>)
 and gets its cells as they change, within milliseconds of the API storing a sample.
+
+The browser's leg is a WebSocket, not Server-Sent Events: a browser gives one site six HTTP/1.1
+connections across all its tabs, and an open event stream holds one, so a seventh live tab
+would stall every request of the site; WebSockets have a pool of their own (docs/architecture.md).
+Messages are JSON: {"event": "model"|"session"|"fallback", "data": …}.
 
 For each browser page this relays the API's live stream (GET /api/v1/stream), opened with
 the logged-in person's session token (read from the signed session cookie; it never reaches
@@ -19,17 +24,18 @@ its limits) the browser is told to fall back to the 1 s poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from flask import Flask
-from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dashboard import api_client, live, session
 from dashboard import parameters as pm
@@ -44,13 +50,10 @@ TIMEOUT = httpx.Timeout(connect=1.0, read=3.0, write=2.0, pool=2.0)
 RETRY_S = 1.0  # between attempts while the API is unreachable
 MISSION_REFRESH_S = 3.0  # the mission (effective limits) as often as the poll takes it
 PAGE_REFRESH_S = 60.0  # a page's other inputs (the overview's eclipses)
-HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-           "X-Accel-Buffering": "no"}
+# Close codes the page acts on (assets/live.js): sign in again; no live page at that path.
+SIGN_IN, NO_PAGE = 4401, 4404
 T = TypeVar("T")
-
-
-def message(event: str, data: object) -> bytes:
-    return f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+Message = tuple[str, object]  # (event, data)
 
 
 class SessionEnded(Exception):
@@ -71,63 +74,77 @@ class LiveStreams:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:  # made on the server's loop, at the first stream
+            # Each open page holds one connection: the API's limits bound them, not httpx.
             self._client = httpx.AsyncClient(base_url=get_settings().api_url.rstrip("/"),
-                                             timeout=TIMEOUT)
+                                             timeout=TIMEOUT, limits=httpx.Limits(
+                                                 max_connections=None,
+                                                 max_keepalive_connections=20))
         return self._client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        cookie = request.cookies.get(self.server.config["SESSION_COOKIE_NAME"])
-        token = session.cookie_token(self.server, cookie)
-        path = request.query_params.get("path", "")
-        if token is None:
-            answer = JSONResponse({"message": "sign in"}, 401, headers=HEADERS)
-            await answer(scope, receive, send)
+        ws = WebSocket(scope, receive, send)
+        origin = urlsplit(ws.headers.get("origin", "")).netloc
+        if origin != ws.headers.get("host"):
+            await ws.close(code=1008)  # before accepting: the handshake is refused (403)
             return
+        await ws.accept()
+        cookie = ws.cookies.get(self.server.config["SESSION_COOKIE_NAME"])
+        token = session.cookie_token(self.server, cookie)
+        if token is None:
+            await ws.close(code=SIGN_IN)
+            return
+        path = ws.query_params.get("path", "")
         try:
             page = await as_user(token, live.live_page, path)
         except session.SessionExpired:
-            page = None
+            await ws.close(code=SIGN_IN)
+            return
         if page is None:
-            answer = JSONResponse({"message": f"no live page at {path[:100]!r}"}, 404,
-                                  headers=HEADERS)
-            await answer(scope, receive, send)
+            await ws.close(code=NO_PAGE)
             return
         events = self.events(token, path, page)
-        try:
-            await StreamingResponse(events, media_type="text/event-stream",
-                                    headers=HEADERS)(scope, receive, send)
-        except OSError:
-            pass  # the browser went away
-        finally:
-            await events.aclose()
+        pump = asyncio.ensure_future(self._pump(ws, events))
+        gone = asyncio.ensure_future(_closed(ws))
+        done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, gone):
+            task.cancel()
+        await asyncio.gather(pump, gone, return_exceptions=True)
+        await events.aclose()
+        if pump in done and pump.exception() is None:  # said all it had: session, fallback
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await ws.close()
 
-    async def events(self, token: str, path: str, page: live.LivePage) -> AsyncIterator[bytes]:
+    @staticmethod
+    async def _pump(ws: WebSocket, events: AsyncIterator[Message]) -> None:
+        async for event, data in events:
+            await ws.send_text(orjson.dumps({"event": event, "data": data}).decode())
+
+    async def events(self, token: str, path: str, page: live.LivePage
+                     ) -> AsyncIterator[Message]:
         """The browser's messages: `model` (changed cells, or the API notice), `session`
         (ended: sign in again), `fallback` (no stream to be had: poll)."""
-        yield b"retry: 2000\n\n"  # the browser's reconnect delay should this one break
         view = PageView(page)
         down_since: float | None = None
         while True:
             try:
                 async for model in self.relay(token, path, view):
                     down_since = None
-                    yield message("model", model)
-                return
+                    yield "model", model
+                continue  # told to resync: at once, from where it was
             except (SessionEnded, session.SessionExpired):
-                yield message("session", {"message": "your session ended"})
+                yield "session", {"message": "your session ended"}
                 return
             except Refused as exc:
                 log.warning("live stream for %s refused by the API (%s); the page polls",
                             path, exc)
-                yield message("fallback", {"message": str(exc)})
+                yield "fallback", {"message": str(exc)}
                 return
             except (httpx.HTTPError, ConnectionError) as exc:
                 if down_since is None:
                     down_since = time.time()
                     log.warning("live stream for %s: API unreachable (%s)", path,
                                 type(exc).__name__)
-                yield message("model", {"down": live.down_notice(down_since)})
+                yield "model", {"down": live.down_notice(down_since)}
             await asyncio.sleep(RETRY_S)
 
     async def relay(self, token: str, path: str, view: PageView) -> AsyncIterator[dict]:
@@ -221,12 +238,12 @@ def changed_cells(model: dict, shown: dict[str, tuple], charts: bool) -> dict | 
     out_times: list[str] = []
     index: dict[str, int] = {}
     for key, entry in cells.items():
-        t = times[entry[2]] if len(entry) > 3 else None
+        t = times[entry[2]] if charts and len(entry) > 3 else None
         seen = (entry[0], entry[1], t)
         if shown.get(key) == seen:
             continue
         shown[key] = seen
-        if charts and t is not None:
+        if t is not None:
             if t not in index:
                 index[t] = len(out_times)
                 out_times.append(t)
@@ -250,6 +267,12 @@ async def read_events(r: httpx.Response) -> AsyncIterator[tuple[str, int | None,
                    int(event_id) if event_id and event_id.isdigit() else None,
                    orjson.loads(fields["data"]) if fields.get("data") else None)
         fields = {}
+
+
+async def _closed(ws: WebSocket) -> None:
+    """Returns when the browser closes (it sends nothing else)."""
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 async def as_user(token: str, fn: Callable[..., T], *args: Any) -> T:

@@ -173,42 +173,56 @@
     });
   }
 
-  // Live by push. Each live frame holds an EventSource on its page's stream; the models it
-  // brings (only the cells that changed) go into the page's model store, so they are
-  // drawn exactly as a tick's (render, extend). data-kz-mode says which way the page is fed:
-  // "stream", or "poll" until the stream opens, while it is broken (the browser reconnects
-  // by itself), and for RETRY_MS after the server refused one (past its limits). A stream
-  // that says the session ended sends the page to the login page.
+  // Live by push. Each live frame holds a WebSocket on its page's stream (a WebSocket, not
+  // an EventSource: event streams would hold the six connections a browser gives a site, for
+  // all its tabs). The models it brings (only the cells that changed) go into the page's
+  // model store, so they are drawn exactly as a tick's (render, extend). data-kz-mode says
+  // how the page is fed: "stream", or "poll" until the stream opens, while it is broken
+  // (reopened after REOPEN_MS), and for RETRY_MS after the server said it has no stream to
+  // give (past the API's limits). A stream that says the session ended sends the page to the
+  // login page.
+  const REOPEN_MS = 2000;
   const RETRY_MS = 15000;
+  const SIGN_IN = 4401;  // close codes of dashboard/stream.py
   const streamed = new Set();
+
+  function toLogin() {
+    const here = window.location.pathname + window.location.search;
+    window.location.assign("/login?expired=1&next=" + encodeURIComponent(here));
+  }
 
   function openStream(frame) {
     const page = JSON.parse(frame.id).page;
-    const es = new EventSource("/live/stream?path=" + encodeURIComponent(location.pathname));
-    frame.kzStream = es;
-    frame.kzPath = location.pathname;
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + window.location.host + "/live/stream?path=" +
+                             encodeURIComponent(window.location.pathname));
+    frame.kzStream = ws;
+    frame.kzPath = window.location.pathname;
     streamed.add(frame);
-    es.onopen = function () { frame.dataset.kzMode = "stream"; };
-    es.addEventListener("model", function (m) {
-      frame.dataset.kzMode = "stream";
-      window.dash_clientside.set_props({key: "m", kz: "model", page: page},
-                                       {data: JSON.parse(m.data)});
-    });
-    es.addEventListener("fallback", function () { closeStream(frame, RETRY_MS); });
-    es.addEventListener("session", function () {
-      closeStream(frame, RETRY_MS);
-      const here = window.location.pathname + window.location.search;
-      window.location.assign("/login?expired=1&next=" + encodeURIComponent(here));
-    });
-    es.onerror = function () {
-      frame.dataset.kzMode = "poll";
-      if (es.readyState === EventSource.CLOSED) closeStream(frame, RETRY_MS);
+    ws.onopen = function () { frame.dataset.kzMode = "stream"; };
+    ws.onmessage = function (m) {
+      const msg = JSON.parse(m.data);
+      if (msg.event === "model") {
+        frame.dataset.kzMode = "stream";
+        window.dash_clientside.set_props({key: "m", kz: "model", page: page}, {data: msg.data});
+      } else if (msg.event === "fallback") {
+        closeStream(frame, RETRY_MS);
+      } else if (msg.event === "session") {
+        closeStream(frame, RETRY_MS);
+        toLogin();
+      }
+    };
+    ws.onclose = function (e) {
+      if (frame.kzStream !== ws) return;  // closed here on purpose
+      closeStream(frame, e.code >= 4000 ? RETRY_MS : REOPEN_MS);
+      if (e.code === SIGN_IN) toLogin();
     };
   }
 
   function closeStream(frame, retryMs) {
-    if (frame.kzStream) frame.kzStream.close();
+    const ws = frame.kzStream;
     frame.kzStream = null;
+    if (ws) ws.close();
     frame.kzRetry = Date.now() + (retryMs || 0);
     frame.dataset.kzMode = "poll";
     streamed.delete(frame);
@@ -216,9 +230,9 @@
 
   function keepStreams() {
     streamed.forEach(function (f) {
-      if (!f.isConnected || f.kzPath !== location.pathname) closeStream(f);
+      if (!f.isConnected || f.kzPath !== window.location.pathname) closeStream(f);
     });
-    if (!window.EventSource) return;
+    if (!window.WebSocket) return;
     document.querySelectorAll(".kz-frame").forEach(function (f) {
       if (f.classList.contains("kz-replay") || f.kzStream) return;
       if (f.kzRetry && Date.now() < f.kzRetry) return;

@@ -16,7 +16,8 @@ from tests.browser.test_dashboard import dash_id, until
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["/", "/satellite/kazsat-2"] * 10
+PAGES = ["/", "/", "/", "/satellite/kazsat-2"] * 5
+PATIENCE_S = 180  # bounds on a broken test, not timings: the machine may be loaded
 SERIES = ("kazsat-2", None, "bus_voltage")
 # Notes in the page when its banner's critical count turns critical.
 WATCH = """
@@ -63,22 +64,23 @@ def test_twenty_streamed_pages_all_see_a_breach(driver: object, wall: Feeder) ->
         driver.switch_to.new_window("window")
         handles.append(driver.current_window_handle)
     for handle, path in zip(handles, PAGES, strict=True):
-        driver.switch_to.window(handle)
-        driver.get(wall.stack.dashboard_url + path)
+        driver.switch_to.window(handle)  # navigate without waiting for each page's load
+        driver.execute_script("window.location.assign(arguments[0]);",
+                              wall.stack.dashboard_url + path)
     for handle, path in zip(handles, PAGES, strict=True):
         driver.switch_to.window(handle)
         frame = dash_id("frame", page_of(path), "f")
-        until(driver, lambda d: d.execute_script(
+        until(driver, lambda d, frame=frame: d.execute_script(
             "const f = document.getElementById(arguments[0]);"
             "return f && f.dataset.kzMode === 'stream' && f.dataset.kzLive === 'yes';", frame),
-            60, f"{path} is not live by its stream")
+            PATIENCE_S, f"{path} is not live by its stream")
         driver.execute_script(WATCH, dash_id("vc", page_of(path), "banner|critical"))
     wall.breach(SERIES, 95.0)  # below the critical low bound, persistence met at once
     written_ms = time.time() * 1000
     seen = {}
     for handle, path in zip(handles, PAGES, strict=True):
         driver.switch_to.window(handle)
-        until(driver, lambda d: d.execute_script("return window.kzSeen;"), 60,
+        until(driver, lambda d: d.execute_script("return window.kzSeen;"), PATIENCE_S,
               f"{path} never showed the breach")
         seen[handle] = driver.execute_script("return window.kzSeen;") - written_ms
         cell = dash_id("vc", page_of(path), "tile|kazsat-2|power") if path == "/" else \
