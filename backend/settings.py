@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     engineer_token: str = Field(default="", repr=False)
 
     # People and sessions (README "People and roles"). A session ends after session_idle_s
-    # without a request (an open dashboard polls every second) or session_max_s after login.
+    # without a request (an open dashboard page's stream re-checks it every second, its poll
+    # asks every second) or session_max_s after login.
     session_idle_s: float = 1800.0
     session_max_s: float = 12 * 3600.0
     password_min_length: int = 12

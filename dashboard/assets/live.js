@@ -110,6 +110,11 @@
     const frame = frameOf(page);
     if (!model || !frame) return nu;
     frame.kzSent = 0;  // the tick in flight has answered: the next may go
+    draw(frame, page, model);
+    return nu;
+  }
+
+  function draw(frame, page, model) {
     if (model.down) {
       frame.kzDown = model.down;
     } else if (model.cells) {
@@ -118,7 +123,6 @@
       frame.kzDown = null;
     }
     paint(frame);
-    return nu;
   }
 
   // Cells of a second set on a page (replay's satellite tables), from their own model.
@@ -140,7 +144,26 @@
     const outs = window.dash_clientside.callback_context.outputs_list;
     const nu = window.dash_clientside.no_update;
     if (!model || !model.cells) return outs.map(function () { return nu; });
-    const flush = (++extendTicks % EXTEND_EVERY) === 0;
+    return extendWith([model], figures, (++extendTicks % EXTEND_EVERY) === 0);
+  }
+
+  // On the tick timer, while the page is fed by its stream: the points its models brought
+  // since (queued by the stream), drawn every EXTEND_EVERY seconds.
+  const queued = {};  // page -> models from the stream not yet given to the charts
+  let streamTicks = 0;
+
+  function streamExtend(n, figures) {
+    const outs = window.dash_clientside.callback_context.outputs_list;
+    const nu = window.dash_clientside.no_update;
+    const page = outs.length ? outs[0].id.page : "";
+    const models = queued[page] || [];
+    queued[page] = [];
+    if (!models.length) return outs.map(function () { return nu; });
+    return extendWith(models, figures, (++streamTicks % EXTEND_EVERY) === 0);
+  }
+
+  function extendWith(models, figures, flush) {
+    const nu = window.dash_clientside.no_update;
     return figures.map(function (fig) {
       if (!fig || !fig.data || !fig.data.length) return nu;
       let last = lastX.get(fig.data);
@@ -150,16 +173,18 @@
         pending.set(fig.data, {});
       }
       const held = pending.get(fig.data);
-      fig.data.forEach(function (trace, i) {
-        const meta = trace.meta;
-        if (!meta) return;
-        const e = model.cells[meta[0]];
-        if (!e || e.length < 4) return;
-        const t = model.times[e[2]];
-        if (!(t > last[i])) return;  // ISO times in one format compare as strings
-        last[i] = t;
-        const h = held[i] || (held[i] = [[], []]);
-        h[0].push(t); h[1].push(e[3]);
+      models.forEach(function (model) {
+        fig.data.forEach(function (trace, i) {
+          const meta = trace.meta;
+          if (!meta) return;
+          const e = model.cells[meta[0]];
+          if (!e || e.length < 4) return;
+          const t = model.times[e[2]];
+          if (!(t > last[i])) return;  // ISO times in one format compare as strings
+          last[i] = t;
+          const h = held[i] || (held[i] = [[], []]);
+          h[0].push(t); h[1].push(e[3]);
+        });
       });
       if (!flush) return nu;
       const xs = [], ys = [], idx = [], maxp = [];
@@ -175,8 +200,10 @@
 
   // Live by push. Each live frame holds a WebSocket on its page's stream (a WebSocket, not
   // an EventSource: event streams would hold the six connections a browser gives a site, for
-  // all its tabs). The models it brings (only the cells that changed) go into the page's
-  // model store, so they are drawn exactly as a tick's (render, extend). data-kz-mode says
+  // all its tabs). The models it brings (only the cells that changed) are drawn at once as a
+  // tick's (draw), and their chart points queued for the tick timer (streamExtend): not
+  // through Dash's props, whose every change from outside a callback re-resolves the
+  // page's callbacks (measured: seconds per model on a satellite page). data-kz-mode says
   // how the page is fed: "stream", or "poll" until the stream opens, while it is broken
   // (reopened after REOPEN_MS), and for RETRY_MS after the server said it has no stream to
   // give (past the API's limits). A stream that says the session ended sends the page to the
@@ -204,7 +231,12 @@
       const msg = JSON.parse(m.data);
       if (msg.event === "model") {
         frame.dataset.kzMode = "stream";
-        window.dash_clientside.set_props({key: "m", kz: "model", page: page}, {data: msg.data});
+        draw(frame, page, msg.data);
+        if (msg.data.cells && frame.querySelector(".kz-chart")) {
+          const q = queued[page] || (queued[page] = []);
+          q.push(msg.data);
+          if (q.length > 600) q.shift();  // charts not drawing (a hidden tab): keep the last
+        }
       } else if (msg.event === "fallback") {
         closeStream(frame, RETRY_MS);
       } else if (msg.event === "session") {
@@ -270,6 +302,7 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {gate: gate, render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
+    kazsat: {gate: gate, render: render, extend: extend, streamExtend: streamExtend, nav: nav,
+             cells: cells, exportHref: exportHref},
   });
 })();
