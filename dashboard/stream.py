@@ -186,6 +186,7 @@ class PageView:
         self.snap: Snapshot | None = None
         self.last_id: int | None = None
         self.shown: dict[str, tuple] = {}
+        self.numbers: dict[str, int] = {}  # cell key -> its number on this connection
         self.refresh_at = 0.0  # monotonic: when the mission is fetched again
         self.page_at = time.monotonic() + PAGE_REFRESH_S
 
@@ -206,7 +207,7 @@ class PageView:
         """Apply one message of the API's stream; the page's changed cells, if any."""
         if name == "snapshot":
             assert self.mission is not None  # refreshed before the first message
-            self.snap, self.shown = Snapshot(self.mission, data), {}
+            self.snap, self.shown, self.numbers = Snapshot(self.mission, data), {}, {}
         elif self.snap is None:
             return None
         elif name == "update":
@@ -214,8 +215,28 @@ class PageView:
         elif name != "heartbeat":
             return None  # refetch: its snapshot follows
         self.snap.now = format_time(utc_now())
-        return changed_cells(live.model(self.page.build, self.snap), self.shown,
-                             self.page.charts)
+        changed = changed_cells(live.model(self.page.build, self.snap), self.shown,
+                                self.page.charts)
+        return self.numbered(changed) if changed else None
+
+    def numbered(self, model: dict) -> dict:
+        """The model with each cell named by a number (`k` names the new ones), so that a
+        changed value costs a few bytes, not its key's: {"k": {n: key}, "c": [[n, text,
+        state(, time index, value)]], "times": [...]}; assets/live.js reads it back."""
+        new: dict[str, str] = {}  # JSON's keys are text
+        cells = []
+        for key, entry in model["cells"].items():
+            n = self.numbers.get(key)
+            if n is None:
+                n = self.numbers[key] = len(self.numbers)
+                new[str(n)] = key
+            cells.append([n, *entry])
+        out: dict[str, Any] = {"c": cells}
+        if new:
+            out["k"] = new
+        if model["times"]:
+            out["times"] = model["times"]
+        return out
 
 
 def apply(snap: Snapshot, update: dict) -> None:

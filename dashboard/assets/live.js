@@ -231,10 +231,11 @@
       const msg = JSON.parse(m.data);
       if (msg.event === "model") {
         frame.dataset.kzMode = "stream";
-        draw(frame, page, msg.data);
-        if (msg.data.cells && frame.querySelector(".kz-chart")) {
+        const model = unnumbered(ws, msg.data);
+        draw(frame, page, model);
+        if (model.cells && frame.querySelector(".kz-chart")) {
           const q = queued[page] || (queued[page] = []);
-          q.push(msg.data);
+          q.push(model);
           if (q.length > 600) q.shift();  // charts not drawing (a hidden tab): keep the last
         }
       } else if (msg.event === "fallback") {
@@ -249,6 +250,17 @@
       closeStream(frame, e.code >= 4000 ? RETRY_MS : REOPEN_MS);
       if (e.code === SIGN_IN) toLogin();
     };
+  }
+
+  // A streamed model names its cells by number (dashboard/stream.py PageView.numbered):
+  // back to a tick's {cells: {key: entry}, times}.
+  function unnumbered(ws, m) {
+    if (!m.c) return m;  // the API notice
+    const keys = ws.kzKeys || (ws.kzKeys = {});
+    if (m.k) Object.assign(keys, m.k);
+    const cells = {};
+    m.c.forEach(function (e) { cells[keys[e[0]]] = e.slice(1); });
+    return {cells: cells, times: m.times || []};
   }
 
   function closeStream(frame, retryMs) {
