@@ -71,6 +71,10 @@ class AlertServer:
         self._lock = threading.RLock()
         self._open: dict[str, OpenAlert] = {}
         self._shelves: Shelves = {}
+        # Told the ids of alerts changed by each committed transaction, outside the lock
+        # (the live stream: backend.stream_feed.LiveFeed.alerts_changed).
+        self.on_change: Callable[[list[int]], None] | None = None
+        self._touched: list[int] = []  # alerts the transaction in hand changes
 
     # ---- this process's copy of the state ----------------------------------------------------
 
@@ -103,6 +107,7 @@ class AlertServer:
         lock and the cluster-wide one, on a copy current as of the transaction. A change
         calls `self.generation.advance(conn)`."""
         with self._lock:
+            self._touched = []
             try:
                 with self.engine.begin() as conn:
                     self._begin(conn)
@@ -112,6 +117,8 @@ class AlertServer:
                 self.generation.failed()
                 raise
             self.generation.committed()
+            touched, self._touched = self._touched, []
+        self._changed(touched)
 
     def _begin(self, conn: Connection) -> None:
         db.write_lock(conn)
@@ -120,12 +127,15 @@ class AlertServer:
 
     # ---- ingest: store, check and record in one transaction ----------------------------------
 
-    def ingest(self, store: TelemetryStore, batch: Batch, now: int) -> Batch:
+    def ingest(self, store: TelemetryStore, batch: Batch,
+               now: int) -> tuple[Batch, list[Transition]]:
         """Store a batch, check its new samples and record the alert changes and their
-        email, all in one transaction; return the samples that were new. With the InfluxDB
-        store the samples go first and the rest follows in its own transaction."""
+        email, all in one transaction; return the samples that were new and the state
+        changes they made. With the InfluxDB store the samples go first and the rest
+        follows in its own transaction."""
         check = _Check(self, now)
         with self._lock:
+            self._touched = []
             try:
                 if isinstance(store, SqlStore):
                     stored = store.write(batch, now, hook=check)
@@ -138,18 +148,30 @@ class AlertServer:
                 self.generation.failed()
                 raise
             self.generation.committed()
+            touched, self._touched = self._touched, []
         if check.queued:
             self.mailer.wake()
-        return stored
+        self._changed(touched)
+        return stored, check.transitions
 
-    def _check(self, conn: Connection, batch: Batch, now: int) -> bool:
-        """Check stored samples; record what they change. True when email was queued."""
+    def _changed(self, alert_ids: list[int]) -> None:
+        """Tell `on_change` of committed changes; never raises into the caller."""
+        if alert_ids and self.on_change is not None:
+            try:
+                self.on_change(alert_ids)
+            except Exception:
+                log.exception("could not pass on the changes of alerts %s", alert_ids)
+
+    def _check(self, conn: Connection, batch: Batch, now: int) -> tuple[list[Transition], bool]:
+        """Check stored samples; record what they change. The state changes, and whether
+        email was queued."""
         queued = False
-        for tr in self.checker.observe(batch, now):
+        transitions = self.checker.observe(batch, now)
+        for tr in transitions:
             queued |= self._apply(conn, tr, now)
         self.checker.persist(conn)
         self.generation.advance(conn)  # the newest samples moved, if nothing else
-        return queued
+        return transitions, queued
 
     def _apply(self, conn: Connection, tr: Transition, now: int) -> bool:
         info = self.checker.info(tr.series_id)
@@ -178,6 +200,7 @@ class AlertServer:
         if escalated:
             op.severity, op.acked = tr.new, False
         self.archive.moved(conn, op, escalated)
+        self._touched.append(op.id)
         if not escalated:
             log.info("alert %d now %s: %s", op.id, tr.new, label)
             return False
@@ -192,10 +215,12 @@ class AlertServer:
             op.shelved_until_t = shelf[0]
         op.id = self.archive.raised(conn, op, shelf[1] if shelf else None)
         self._open[op.key] = op
+        self._touched.append(op.id)
 
     def _close(self, conn: Connection, op: OpenAlert, t: int) -> None:
         self.archive.cleared(conn, op.id, t)
         del self._open[op.key]
+        self._touched.append(op.id)
 
     # ---- once a second, at one site: stale telemetry, owed email -----------------------------
 
@@ -298,6 +323,7 @@ class AlertServer:
         with self.transaction() as conn:
             row = self.archive.acknowledge(conn, alert_id, actor, role, comment, now)
             self.generation.advance(conn)
+            self._touched.append(alert_id)
             op = self._open.get(alert_key(row.kind, row.series_id, row.satellite, row.station))
             if op is not None and op.id == alert_id:
                 op.acked = True
@@ -313,6 +339,7 @@ class AlertServer:
             row = self.archive.shelve(conn, alert_id, actor, role, until, minutes,
                                       comment, now)
             self.generation.advance(conn)
+            self._touched.append(alert_id)
             key = alert_key(row.kind, row.series_id, row.satellite, row.station)
             if until:
                 self._shelves[key] = (until, actor)
@@ -349,6 +376,13 @@ class AlertServer:
                 "unacknowledged_critical": sum(op.severity == "critical" for op in unacked),
                 "active": len(opens)}
 
+    def open_alerts(self) -> dict[int, tuple[str, str, bool, int | None]]:
+        """Each open alert's (state, severity, acknowledged, shelved until), by id: what a
+        reader compares to see which alerts another process changed."""
+        with self._lock:
+            return {op.id: (op.state, op.severity, op.acked, op.shelved_until_t)
+                    for op in self._open.values()}
+
     def summary(self) -> dict[str, int]:
         """The block /latest adds to its summary."""
         c = self.counts()
@@ -362,10 +396,11 @@ class _Check:
 
     def __init__(self, server: AlertServer, now: int) -> None:
         self.server, self.now = server, now
+        self.transitions: list[Transition] = []
         self.queued = False
 
     def begin(self, conn: Connection) -> None:
         self.server._begin(conn)
 
     def stored(self, conn: Connection, batch: Batch) -> None:
-        self.queued = self.server._check(conn, batch, self.now)
+        self.transitions, self.queued = self.server._check(conn, batch, self.now)

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from backend import db
 
 _ROW = db.alarm_generation.c
+# PostgreSQL NOTIFY channel: a change of the alarm state committed, by the writer named in
+# the payload (other API processes' live streams wake on it: backend/stream_feed.py).
+CHANNEL = "kazsat_alarm"
 
 
 class Generation:
@@ -50,6 +53,8 @@ class Generation:
             self._written = (self.writer, self._read[1] + 1)
             conn.execute(update(db.alarm_generation).where(_ROW.id == 1)
                          .values(writer=self._written[0], seq=self._written[1]))
+            if conn.dialect.name == "postgresql":  # delivered to listeners at commit
+                conn.execute(select(func.pg_notify(CHANNEL, self.writer)))
 
     def committed(self) -> None:
         self._seen = self._written or self._read

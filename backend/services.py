@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
@@ -23,6 +24,8 @@ from backend.settings import Settings
 from backend.stale import StaleWatch
 from backend.store.base import TelemetryStore
 from backend.store.sql import SqlStore
+from backend.stream import StreamHub
+from backend.stream_feed import LiveFeed, OtherWriters, StateWatch, first_seq
 from backend.ticker import Ticker
 from backend.tokens import TokenCache
 
@@ -41,13 +44,18 @@ class Services:
     tokens: TokenCache
     alerts: AlertServer
     sender: OutboxSender
+    hub: StreamHub
+    feed: LiveFeed
     cluster: ClusterView | None = None  # the two-site deployment's health (docs/cluster.md)
     duties: Duties | None = None
+    live: list[Duty] = field(default_factory=list)  # the live stream's own, in every process
 
     def start_background(self) -> None:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
         once-a-second alert tick (stale telemetry, email owed) and the retention job, run by
-        the one API process that holds them; the API starts them, one-off commands do not."""
+        the one API process that holds them; and in every API process the live stream's
+        watches (states gone stale, what other processes changed). The API starts them,
+        one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
@@ -59,8 +67,16 @@ class Services:
             self.cluster.start()
         self.duties = Duties(self.engine, work)
         self.duties.start()
+        self.live = [StateWatch(self.feed)]
+        if self.engine.dialect.name == "postgresql":  # other API processes may write
+            self.live.append(OtherWriters(self.engine, self.alerts, self.feed,
+                                          self.store.latest))
+        for job in self.live:
+            job.start()
 
     def close(self) -> None:
+        for job in self.live:
+            job.stop()
         if self.duties:
             self.duties.stop()
         if self.cluster is not None:
@@ -103,6 +119,12 @@ def build_services(settings: Settings) -> Services:
     alerts.refresh()
     if alerts.counts()["active"]:
         log.info("%d open alerts restored", alerts.counts()["active"])
+    # The live stream: updates numbered in this process (backend/stream_feed.py).
+    hub = StreamHub(first_seq() - 1, settings.stream_buffer_events, settings.stream_queue_events,
+                    settings.stream_max_per_user, settings.stream_max_total)
+    feed = LiveFeed(hub, registry, checker, alerts, settings.clock_tolerance_s)
+    feed.prime(store.latest(), time.time_ns())
+    alerts.on_change = feed.alerts_changed
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),
              len(registry.by_id))
@@ -110,7 +132,8 @@ def build_services(settings: Settings) -> Services:
                if settings.sites else None)
     return Services(settings, engine, mission, registry, store,
                     Ingestor(mission, registry, settings), checker,
-                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender, cluster)
+                    TokenCache(engine, idle_s=settings.session_idle_s), alerts, sender, hub,
+                    feed, cluster)
 
 
 def latest_reader(store: TelemetryStore) -> LatestReader:

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     metrics_token: str = Field(default="", repr=False)
 
     # People and sessions (README "People and roles"). A session ends after session_idle_s
-    # without a request (an open dashboard polls every second) or session_max_s after login.
+    # without a request (an open dashboard page's stream re-checks it every second, its poll
+    # asks every second) or session_max_s after login.
     session_idle_s: float = 1800.0
     session_max_s: float = 12 * 3600.0
     password_min_length: int = 12
@@ -132,6 +133,19 @@ class Settings(BaseSettings):
     max_json_bytes: int = 64 * 1024  # any request body but ingest's larger than this is 413
     # Origins allowed to call the API from a browser, comma-separated; empty: CORS closed.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # The live stream (GET /api/v1/stream, README "Live stream"): each subscriber's queue
+    # holds at most stream_queue_events updates (one that falls further behind is dropped
+    # and told to resync); the last stream_buffer_events updates are kept for clients that
+    # reconnect with Last-Event-ID; a subscriber that takes no data for stream_send_timeout_s
+    # is dropped; at most stream_max_per_user streams per user (or API token) and
+    # stream_max_total in all (0: streaming off; past either, 429). A stream re-checks its
+    # token every stream_recheck_s and sends a heartbeat when quiet that long.
+    stream_queue_events: int = Field(default=256, gt=0)
+    stream_buffer_events: int = Field(default=4096, gt=0)
+    stream_send_timeout_s: float = Field(default=10.0, gt=0)
+    stream_max_per_user: int = Field(default=32, ge=0)
+    stream_max_total: int = Field(default=256, ge=0)
+    stream_recheck_s: float = Field(default=1.0, gt=0)
     # The dashboard's own settings (host, port, session cookie) are in dashboard/settings.py.
 
     # Alerts and email (docs/alerts.md). With no smtp_host, alert emails wait in the outbox.

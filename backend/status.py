@@ -33,21 +33,32 @@ def series_rows(registry: SeriesRegistry, checker: LimitChecker, samples: Sample
         if sample is None:
             continue
         t, value = sample
-        p = info.parameter
-        out.append({"satellite": info.satellite, "station": info.station, "parameter": p.key,
-                    "subsystem": p.subsystem, "time": format_time(t), "value": p.decode(value),
-                    "state": series_state(registry, checker, samples, info, now, at_ns)})
+        out.append(series_row(info, t, value,
+                              series_state(registry, checker, samples, info, now, at_ns)))
     return out
+
+
+def series_row(info: SeriesInfo, t: int, value: float, state: str) -> dict[str, Any]:
+    """A series' sample and state as /latest and the live stream give it."""
+    p = info.parameter
+    return {"satellite": info.satellite, "station": info.station, "parameter": p.key,
+            "subsystem": p.subsystem, "time": format_time(t), "value": p.decode(value),
+            "state": state}
+
+
+def live_state(checker: LimitChecker, info: SeriesInfo, t: int, now: int) -> str:
+    """A series' state now, its latest sample taken at t: stale, or the checker's."""
+    return "stale" if stale(info.parameter, t, now) else checker.state(info.id)
 
 
 def series_state(registry: SeriesRegistry, checker: LimitChecker, samples: Samples,
                  info: SeriesInfo, now: int, at_ns: int | None = None) -> str:
     t, value = samples[info.id]
     p = info.parameter
-    if stale(p, t, now if at_ns is None else at_ns):
-        return "stale"
     if at_ns is None:
-        return checker.state(info.id)
+        return live_state(checker, info, t, now)
+    if stale(p, t, at_ns):
+        return "stale"
     if p.active_when is not None:
         flag = registry.find(info.satellite, info.station, p.active_when)
         sample = samples.get(flag.id) if flag else None

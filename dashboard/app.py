@@ -4,22 +4,24 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 
 import dash
 import httpx
-import waitress
+import uvicorn
+from a2wsgi import WSGIMiddleware
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, dcc, html
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dashboard import api_client, download, session
+from dashboard import api_client, download, session, stream
 from dashboard.settings import get_settings
 
 log = logging.getLogger(__name__)
-# Threads serve requests (waitress queues the rest): each open page has a tick and a few
-# callbacks in flight at once, and a download holds its thread while it streams. Sixteen
-# keep three browsers polling every second and a download or two from queueing.
+# Threads serve Dash's requests (the rest queue): each page has a callback or two in flight
+# at once (its slow timers; its 1 s tick when it polls), and a download holds its thread
+# while it streams. Live streams hold none: they run on the server's event loop.
 THREADS = 16
+# A stop waits this long for requests in hand; live streams never end by themselves.
+GRACE_S = 3
 
 
 def nav_links(mission: dict | None) -> list[tuple[str, str]]:
@@ -77,9 +79,25 @@ def create_app() -> Dash:
     return app
 
 
+def asgi(app: Dash) -> ASGIApp:
+    """The dashboard as one ASGI application: the live pages' WebSockets (dashboard/stream.py)
+    on the event loop, every other request to Dash's Flask server in a pool of THREADS."""
+    wsgi = WSGIMiddleware(app.server, workers=THREADS)  # type: ignore[arg-type]
+    streams = stream.LiveStreams(app.server)
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == stream.PATH:
+            await streams(scope, receive, send)
+        else:
+            await wsgi(scope, receive, send)
+
+    return serve
+
+
 def run(host: str, port: int) -> None:
-    """Serve the dashboard with waitress until SIGINT or SIGTERM; the mission is fetched
-    from the API now, or at the first page load once the API answers."""
+    """Serve the dashboard until SIGINT or SIGTERM (uvicorn's handling of both: requests in
+    hand get GRACE_S); the mission is fetched from the API now, or at the first page load
+    once the API answers."""
     # Per-request logs of the HTTP client would drown the useful ones.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     api_url = get_settings().api_url
@@ -87,14 +105,11 @@ def run(host: str, port: int) -> None:
         httpx.get(f"{api_url.rstrip('/')}/healthz", timeout=2).raise_for_status()
     except httpx.HTTPError:
         log.warning("API at %s not answering yet; pages will wait for it", api_url)
-    server = waitress.create_server(create_app().server, host=host, port=port,
-                                    threads=THREADS, ident="kazsat-dashboard")
-    # SIGTERM (docker stop, systemd) ends it as Ctrl-C does: waitress stops on either
-    # exception, finishing the requests in hand for a few seconds.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log.info("dashboard on http://%s:%d (%d threads), API at %s", host, port, THREADS, api_url)
-    try:
-        server.run()
-    finally:
-        server.close()
+    log.info("dashboard on http://%s:%d (%d threads for Dash, live streams on the event "
+             "loop), API at %s", host, port, THREADS, api_url)
+    # proxy_headers off: the browser's address is the peer's (it is passed on to the API's
+    # login limits), never what a local process writes in X-Forwarded-For.
+    uvicorn.run(asgi(create_app()), host=host, port=port, log_level="warning",
+                access_log=False, proxy_headers=False, lifespan="off",
+                timeout_graceful_shutdown=GRACE_S)
     log.info("dashboard stopped")

@@ -1,10 +1,12 @@
 """The tick shared by live pages: one /latest request, a page-specific model, the banner;
-and the slow refresh that keeps limits text on the effective limits."""
+the pages' live streams (what each streams, dashboard/stream.py serves them); and the slow
+refresh that keeps limits text on the effective limits."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dash
 from dash import ALL, Output, State, callback
@@ -17,6 +19,50 @@ from dashboard.widgets import ids, limits_text, slow_input
 Builder = Callable[[Snapshot, Model], None]
 
 
+@dataclass(frozen=True)
+class LivePage:
+    """What a page's live stream draws (its builder) from which series of the API's
+    stream (`params`, as GET /api/v1/stream takes them: {} for every series)."""
+
+    build: Builder
+    params: dict[str, str]
+    charts: bool = False  # whether chart points go with the cells
+
+
+# Per live page, a function of a URL path: the page's LivePage, or None when the path is
+# not that page's. Called in a worker thread (it may ask the API, as the logged-in user).
+_streamed: list[Callable[[str], LivePage | None]] = []
+
+
+def register_stream(page: Callable[[str], LivePage | None]) -> None:
+    _streamed.append(page)
+
+
+def live_page(path: str) -> LivePage | None:
+    """The live page at `path`, or None when no live page is there."""
+    for page in _streamed:
+        found = page(path)
+        if found is not None:
+            return found
+    return None
+
+
+def down_notice(since: float | None) -> str:
+    """The notice of a page whose API stopped answering at `since` (epoch seconds)."""
+    since = since or dt.datetime.now(dt.UTC).timestamp()
+    stamp = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%H:%M:%S UTC")
+    return (f"NOT LIVE — API unreachable since {stamp}; the values shown are the last "
+            "received. Reconnecting by itself.")
+
+
+def model(build: Builder, snap: Snapshot) -> dict:
+    """The model of a page drawn from `snap`: its cells and the banner's."""
+    made = Model()
+    build(snap, made)
+    banner_cells(snap, made)
+    return {**made.as_dict(), "now": snap.now, "at": snap.at}
+
+
 def tick(build: Builder, at: str | None = None) -> dict:
     """The model one tick sends: the page's cells (built by `build`), the banner, and the
     API notice. One request to the API, whatever the page shows."""
@@ -26,15 +72,8 @@ def tick(build: Builder, at: str | None = None) -> dict:
             raise api_client.ApiUnavailable("mission not loaded")
         body = api_client.latest(at)
     except api_client.ApiUnavailable:
-        since = api_client.down_since() or dt.datetime.now(dt.UTC).timestamp()
-        stamp = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%H:%M:%S UTC")
-        return {"down": f"NOT LIVE — API unreachable since {stamp}; the values shown are "
-                        "the last received. Reconnecting by itself."}
-    snap = Snapshot(mission, body)
-    model = Model()
-    build(snap, model)
-    banner_cells(snap, model)
-    return {**model.as_dict(), "now": snap.now, "at": snap.at}
+        return {"down": down_notice(api_client.down_since())}
+    return model(build, Snapshot(mission, body))
 
 
 def banner_cells(snap: Snapshot, model: Model) -> None:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +24,8 @@ from urllib.parse import quote
 
 import httpx
 from dash import Dash
-from flask import Response, g, redirect, request, session
+from flask import Flask, Response, g, has_request_context, redirect, request, session
+from itsdangerous import BadSignature
 from markupsafe import Markup
 
 from dashboard.settings import DashboardSettings, get_settings
@@ -41,11 +45,44 @@ class SessionExpired(Exception):
     """The API refused this browser's session token (401)."""
 
 
-def token() -> str | None:
-    """The logged-in user's API session token, in a request for a browser; else None."""
-    from flask import has_request_context
+# The token of the browser a live stream serves (dashboard/stream.py), which runs outside
+# any Flask request: set with `acting_as` for the API calls made on its behalf.
+_acting: ContextVar[str | None] = ContextVar("acting", default=None)
 
-    return session.get("token") if has_request_context() else None
+
+def token() -> str | None:
+    """The logged-in user's API session token: in a request for a browser, or while acting
+    for a live stream's browser; else None."""
+    return session.get("token") if has_request_context() else _acting.get()
+
+
+@contextmanager
+def acting_as(bearer: str) -> Iterator[None]:
+    """API calls in this block (and threads started from it) carry `bearer`."""
+    reset = _acting.set(bearer)
+    try:
+        yield
+    finally:
+        _acting.reset(reset)
+
+
+def cookie_token(app: Flask, cookie: str | None) -> str | None:
+    """The API session token in a session cookie this server signed, when it holds a
+    usable one (signed by our key, not expired, no one-time password to change)."""
+    if not cookie:
+        return None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    if serializer is None:
+        return None
+    try:
+        data = serializer.loads(cookie, max_age=int(
+            app.permanent_session_lifetime.total_seconds()))
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("must_change"):
+        return None
+    found = data.get("token")
+    return found if isinstance(found, str) and found else None
 
 
 def user() -> dict | None:
@@ -68,9 +105,11 @@ def _permissions(bearer: str) -> list[str]:
 
 
 def ended() -> None:
-    """Called by the API client on a 401: forget the session; the answer becomes a 401."""
-    g.session_ended = True
-    session.clear()
+    """Called by the API client on a 401: forget the session; the answer becomes a 401.
+    (A live stream learns of it from its own stream and tells its browser.)"""
+    if has_request_context():
+        g.session_ended = True
+        session.clear()
 
 
 def secret_key(settings: DashboardSettings) -> str:

@@ -168,6 +168,14 @@ def register_live(page: str, charts: bool = False) -> None:
             model,
             State(ids("chart", page, ALL), "figure"),
         )
+        # Fed by its stream, the page's chart points come on the tick timer instead.
+        clientside_callback(
+            ClientsideFunction("kazsat", "streamExtend"),
+            Output(ids("chart", page, ALL), "extendData", allow_duplicate=True),
+            Input(ids("tick", page, "t"), "n_intervals"),
+            State(ids("chart", page, ALL), "figure"),
+            prevent_initial_call=True,
+        )
 
 
 def waiting(url: str) -> html.Div:

@@ -55,6 +55,11 @@ def setup_logging() -> None:
     logsetup.configure(settings.log_format, settings.log_level)
 
 
+# A stop waits this long for requests in hand; live streams never end by themselves, so
+# they are then closed.
+GRACE_S = 3
+
+
 @app.command()
 def api(host: str | None = None, port: int | None = None) -> None:
     """Run the HTTP API (ingest, read, alerts)."""
@@ -74,7 +79,8 @@ def api(host: str | None = None, port: int | None = None) -> None:
     # as the client's address; the API decides whom to believe (backend/api/auth.py).
     uvicorn.run(create_app(settings), host=host or settings.api_host,
                 port=port or settings.api_port, log_level="warning", access_log=False,
-                proxy_headers=False, log_config=None)  # uvicorn's lines in our format too
+                proxy_headers=False, log_config=None,  # uvicorn's lines in our format too
+                timeout_graceful_shutdown=GRACE_S)
 
 
 @app.command()

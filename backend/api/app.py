@@ -16,7 +16,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import db_watch, files, metrics
-from backend.api import access, alerts, auth, cluster, eclipses, export, health, telemetry, write
+from backend.api import (
+    access,
+    alerts,
+    auth,
+    cluster,
+    eclipses,
+    export,
+    health,
+    stream,
+    telemetry,
+    write,
+)
 from backend.api import metrics as metrics_route
 from backend.api.deps import OrjsonResponse
 from backend.devices import DeviceCookies
@@ -68,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(access.router)
     app.include_router(write.router)
     app.include_router(telemetry.router)
+    app.include_router(stream.router)
     app.include_router(export.router)
     app.include_router(alerts.router)
     app.include_router(eclipses.router)

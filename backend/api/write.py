@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from backend import metrics
 from backend.api.deps import ServicesDep, Writer
 from backend.ingest import BodyTooLarge, IngestError, decode_body
+from backend.limits import Transition
 from backend.services import Services
 
 router = APIRouter(tags=["ingest"])
@@ -65,10 +66,12 @@ def ingest_text(services: Services, body: bytes | bytearray | str, precision: st
         raise RefusedBatch(exc) from None
     except BodyTooLarge as exc:
         raise HTTPException(413, exc.message) from None
+    transitions: list[Transition] = []
     if services.settings.check_limits:
-        stored = services.alerts.ingest(services.store, batch, now)
+        stored, transitions = services.alerts.ingest(services.store, batch, now)
     else:
         stored = services.store.write(batch, now)
     metrics.INGEST_VALUES.inc(len(batch.values))
     metrics.INGEST_STORED.inc(len(stored))
+    services.feed.ingested(stored, transitions, now)  # to the live stream, once durable
     return len(stored)

@@ -1,6 +1,8 @@
 /* Clientside half of the live pages: spread a tick model over the page's cells and extend
    its strip charts in place. The server sends formatted text and one-letter states; the
-   words that go with each state live here so colour is never the only signal. */
+   words that go with each state live here so colour is never the only signal. Models come
+   by push from the page's live stream (dashboard/stream.py), or, while it cannot be had,
+   from the 1 s tick. */
 (function () {
   const BADGE = {n: "", w: "▲ WARN", c: "✖ CRIT", s: "◌ STALE", u: ""};
   const TILE_BADGE = {n: "● OK", w: "▲ WARNING", c: "✖ CRITICAL", s: "◌ STALE", u: "— NO DATA"};
@@ -90,6 +92,7 @@
     const out = window.dash_clientside.callback_context.outputs_list;
     const frame = frameOf((Array.isArray(out) ? out[0] : out).id.page);
     const now = Date.now();
+    if (frame && frame.dataset.kzMode === "stream") return window.dash_clientside.no_update;
     if (frame && frame.kzSent && now - frame.kzSent < RESEND_MS) {
       return window.dash_clientside.no_update;
     }
@@ -107,6 +110,11 @@
     const frame = frameOf(page);
     if (!model || !frame) return nu;
     frame.kzSent = 0;  // the tick in flight has answered: the next may go
+    draw(frame, page, model);
+    return nu;
+  }
+
+  function draw(frame, page, model) {
     if (model.down) {
       frame.kzDown = model.down;
     } else if (model.cells) {
@@ -115,7 +123,6 @@
       frame.kzDown = null;
     }
     paint(frame);
-    return nu;
   }
 
   // Cells of a second set on a page (replay's satellite tables), from their own model.
@@ -137,7 +144,26 @@
     const outs = window.dash_clientside.callback_context.outputs_list;
     const nu = window.dash_clientside.no_update;
     if (!model || !model.cells) return outs.map(function () { return nu; });
-    const flush = (++extendTicks % EXTEND_EVERY) === 0;
+    return extendWith([model], figures, (++extendTicks % EXTEND_EVERY) === 0);
+  }
+
+  // On the tick timer, while the page is fed by its stream: the points its models brought
+  // since (queued by the stream), drawn every EXTEND_EVERY seconds.
+  const queued = {};  // page -> models from the stream not yet given to the charts
+  let streamTicks = 0;
+
+  function streamExtend(n, figures) {
+    const outs = window.dash_clientside.callback_context.outputs_list;
+    const nu = window.dash_clientside.no_update;
+    const page = outs.length ? outs[0].id.page : "";
+    const models = queued[page] || [];
+    queued[page] = [];
+    if (!models.length) return outs.map(function () { return nu; });
+    return extendWith(models, figures, (++streamTicks % EXTEND_EVERY) === 0);
+  }
+
+  function extendWith(models, figures, flush) {
+    const nu = window.dash_clientside.no_update;
     return figures.map(function (fig) {
       if (!fig || !fig.data || !fig.data.length) return nu;
       let last = lastX.get(fig.data);
@@ -147,16 +173,18 @@
         pending.set(fig.data, {});
       }
       const held = pending.get(fig.data);
-      fig.data.forEach(function (trace, i) {
-        const meta = trace.meta;
-        if (!meta) return;
-        const e = model.cells[meta[0]];
-        if (!e || e.length < 4) return;
-        const t = model.times[e[2]];
-        if (!(t > last[i])) return;  // ISO times in one format compare as strings
-        last[i] = t;
-        const h = held[i] || (held[i] = [[], []]);
-        h[0].push(t); h[1].push(e[3]);
+      models.forEach(function (model) {
+        fig.data.forEach(function (trace, i) {
+          const meta = trace.meta;
+          if (!meta) return;
+          const e = model.cells[meta[0]];
+          if (!e || e.length < 4) return;
+          const t = model.times[e[2]];
+          if (!(t > last[i])) return;  // ISO times in one format compare as strings
+          last[i] = t;
+          const h = held[i] || (held[i] = [[], []]);
+          h[0].push(t); h[1].push(e[3]);
+        });
       });
       if (!flush) return nu;
       const xs = [], ys = [], idx = [], maxp = [];
@@ -169,6 +197,94 @@
       return [{x: xs, y: ys}, idx, {x: maxp, y: maxp}];
     });
   }
+
+  // Live by push. Each live frame holds a WebSocket on its page's stream (a WebSocket, not
+  // an EventSource: event streams would hold the six connections a browser gives a site, for
+  // all its tabs). The models it brings (only the cells that changed) are drawn at once as a
+  // tick's (draw), and their chart points queued for the tick timer (streamExtend): not
+  // through Dash's props, whose every change from outside a callback re-resolves the
+  // page's callbacks (measured: seconds per model on a satellite page). data-kz-mode says
+  // how the page is fed: "stream", or "poll" until the stream opens, while it is broken
+  // (reopened after REOPEN_MS), and for RETRY_MS after the server said it has no stream to
+  // give (past the API's limits). A stream that says the session ended sends the page to the
+  // login page.
+  const REOPEN_MS = 2000;
+  const RETRY_MS = 15000;
+  const SIGN_IN = 4401;  // close codes of dashboard/stream.py
+  const streamed = new Set();
+
+  function toLogin() {
+    const here = window.location.pathname + window.location.search;
+    window.location.assign("/login?expired=1&next=" + encodeURIComponent(here));
+  }
+
+  function openStream(frame) {
+    const page = JSON.parse(frame.id).page;
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + window.location.host + "/live/stream?path=" +
+                             encodeURIComponent(window.location.pathname));
+    frame.kzStream = ws;
+    frame.kzPath = window.location.pathname;
+    streamed.add(frame);
+    ws.onopen = function () { frame.dataset.kzMode = "stream"; };
+    ws.onmessage = function (m) {
+      const msg = JSON.parse(m.data);
+      if (msg.event === "model") {
+        frame.dataset.kzMode = "stream";
+        const model = unnumbered(ws, msg.data);
+        draw(frame, page, model);
+        if (model.cells && frame.querySelector(".kz-chart")) {
+          const q = queued[page] || (queued[page] = []);
+          q.push(model);
+          if (q.length > 600) q.shift();  // charts not drawing (a hidden tab): keep the last
+        }
+      } else if (msg.event === "fallback") {
+        closeStream(frame, RETRY_MS);
+      } else if (msg.event === "session") {
+        closeStream(frame, RETRY_MS);
+        toLogin();
+      }
+    };
+    ws.onclose = function (e) {
+      if (frame.kzStream !== ws) return;  // closed here on purpose
+      closeStream(frame, e.code >= 4000 ? RETRY_MS : REOPEN_MS);
+      if (e.code === SIGN_IN) toLogin();
+    };
+  }
+
+  // A streamed model names its cells by number (dashboard/stream.py PageView.numbered):
+  // back to a tick's {cells: {key: entry}, times}.
+  function unnumbered(ws, m) {
+    if (!m.c) return m;  // the API notice
+    const keys = ws.kzKeys || (ws.kzKeys = {});
+    if (m.k) Object.assign(keys, m.k);
+    const cells = {};
+    m.c.forEach(function (e) { cells[keys[e[0]]] = e.slice(1); });
+    return {cells: cells, times: m.times || []};
+  }
+
+  function closeStream(frame, retryMs) {
+    const ws = frame.kzStream;
+    frame.kzStream = null;
+    if (ws) ws.close();
+    frame.kzRetry = Date.now() + (retryMs || 0);
+    frame.dataset.kzMode = "poll";
+    streamed.delete(frame);
+  }
+
+  function keepStreams() {
+    streamed.forEach(function (f) {
+      if (!f.isConnected || f.kzPath !== window.location.pathname) closeStream(f);
+    });
+    if (!window.WebSocket) return;
+    document.querySelectorAll(".kz-frame").forEach(function (f) {
+      if (f.classList.contains("kz-replay") || f.kzStream) return;
+      if (f.kzRetry && Date.now() < f.kzRetry) return;
+      openStream(f);
+    });
+  }
+
+  setInterval(keepStreams, 250);
 
   // The UTC clock ticks in plain JS: a Dash update would notify every component each second.
   setInterval(function () {
@@ -198,6 +314,7 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    kazsat: {gate: gate, render: render, extend: extend, nav: nav, cells: cells, exportHref: exportHref},
+    kazsat: {gate: gate, render: render, extend: extend, streamExtend: streamExtend, nav: nav,
+             cells: cells, exportHref: exportHref},
   });
 })();

@@ -175,3 +175,6 @@ def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: i
 
 
 register_live(PAGE)
+# The banner only; the list refreshes on its own timer.
+live.register_stream(lambda path: live.LivePage(lambda snap, model: None, {})
+                     if path.rstrip("/") == "/alerts" else None)

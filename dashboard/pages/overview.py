@@ -89,4 +89,16 @@ def next_eclipses() -> dict[str, dict]:
     return out
 
 
+def live_page(path: str) -> live.LivePage | None:
+    """The overview's live stream: every series (tiles show each subsystem's worst)."""
+    if path.rstrip("/") != "":
+        return None
+    try:
+        eclipses = next_eclipses()
+    except api_client.ApiUnavailable:
+        eclipses = {}
+    return live.LivePage(build(eclipses), {})
+
+
 register_live(PAGE)
+live.register_stream(live_page)

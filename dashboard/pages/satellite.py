@@ -132,5 +132,14 @@ def load_chart(req: dict, _: int, drawn: dict | None) -> tuple:
         return dash.no_update, dash.no_update
 
 
+def live_page(path: str) -> live.LivePage | None:
+    """A satellite page's live stream: the satellite's series (its links' too)."""
+    head, _, sat = path.rstrip("/").rpartition("/")
+    if head != "/satellite" or not sat:
+        return None
+    return live.LivePage(fill_for(sat), {"satellite": sat}, charts=True)
+
+
 register_live(PAGE, charts=True)
+live.register_stream(live_page)
 live.register_limits(PAGE)

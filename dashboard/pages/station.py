@@ -143,5 +143,12 @@ def load_chart(req: dict, compare: list[str], _: int, drawn: dict | None) -> tup
         return dash.no_update, dash.no_update
 
 
+def live_page(path: str) -> live.LivePage | None:
+    """A station page's live stream: every series (both stations' links are drawn)."""
+    head, _, station = path.rstrip("/").rpartition("/")
+    return live.LivePage(fill, {}, charts=True) if head == "/station" and station else None
+
+
 register_live(PAGE, charts=True)
+live.register_stream(live_page)
 live.register_limits(PAGE)

@@ -3,7 +3,9 @@ frozen with SIGSTOP), every live page says it is not live and since when, greys 
 drops "ALL NOMINAL", and comes back by itself when the API answers again.
 
 The dashboard reaches the API through a fault-injecting proxy (faulty_proxy.py); the
-feeder writes to the API directly, so telemetry keeps arriving throughout."""
+feeder writes to the API directly, so telemetry keeps arriving throughout. Every case runs
+twice: with pages fed by their live stream, and with the API refusing streams (its limit
+at 0), so that pages fall back to the 1 s poll."""
 
 from __future__ import annotations
 
@@ -29,20 +31,23 @@ LIVE_PAGES = {"overview": "/", "satellite": "/satellite/kazsat-3", "station": "/
 FAULTS = ("refuse", "hang", "slow", "500")
 # The watchdog gives up on ticks after 4 s without a fresh one; this is only how long
 # the test waits for it (a loaded machine is slow), not a bound on the dashboard.
-PATIENCE_S = 20
+PATIENCE_S = 60
 
 
 class Proxied(NamedTuple):
     stack: Stack
     feeder: Feeder
     proxy: FaultyProxy
+    mode: str  # how pages are fed: "stream", or "poll" (the API refuses streams)
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory, driver: object) -> Iterator[Proxied]:
+@pytest.fixture(scope="module", params=["stream", "poll"])
+def proxied(tmp_path_factory: pytest.TempPathFactory, driver: object,
+            request: pytest.FixtureRequest) -> Iterator[Proxied]:
     """API and dashboard as processes, the dashboard's API URL pointing at the proxy, fed
     nominal telemetry once a second; the browser logged in as `operator`."""
-    stack = Stack(tmp_path_factory.mktemp("not-live") / "data")
+    limit = {"stream": {}, "poll": {"KAZSAT_STREAM_MAX_TOTAL": "0"}}[request.param]
+    stack = Stack(tmp_path_factory.mktemp("not-live") / "data", extra_env=limit)
     for name, role in USERS.items():
         stack.add_user(name, role, PASSWORD)
     stack.start_api()
@@ -54,7 +59,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory, driver: object) -> Iterato
     try:
         stack.start_dashboard()
         sign_in(driver, stack, "operator")
-        yield Proxied(stack, feeder, proxy)
+        yield Proxied(stack, feeder, proxy, request.param)
     finally:
         driver.get("about:blank")
         driver.get_log("browser")  # the failed loads of this module are not the next one's
@@ -72,7 +77,8 @@ if (!f) return null;
 const banner = f.querySelector('.kz-banner');
 const nominal = document.getElementById(arguments[1]);
 return {live: f.dataset.kzLive || '', filter: banner ? getComputedStyle(banner).filter : '',
-        nominal: !!(nominal && nominal.offsetParent && nominal.innerText.trim())};
+        nominal: !!(nominal && nominal.offsetParent && nominal.innerText.trim()),
+        mode: f.dataset.kzMode || ''};
 """
 
 
@@ -101,12 +107,13 @@ def asof(driver: object, page: str) -> str:
     return text_of(driver, "v", page, "banner|asof")
 
 
-def wait_fresh(driver: object, page: str, why: str) -> None:
-    """Until the page is live and a tick newer than the one on screen now has drawn."""
+def wait_fresh(driver: object, page: str, why: str, mode: str) -> None:
+    """Until the page is live, fed as `mode` says, and a model newer than the one on screen
+    now has drawn."""
     before = asof(driver, page)
     try:
-        until(driver, lambda d: is_live(d, page) and asof(d, page) not in ("", before),
-              PATIENCE_S)
+        until(driver, lambda d: is_live(d, page) and asof(d, page) not in ("", before)
+              and state(d, page).get("mode") == mode, PATIENCE_S)
     except TimeoutException:
         raise AssertionError(f"{page}: {why} ({state(driver, page)}, notice "
                              f"{notice(driver, page)!r}, banner {asof(driver, page)!r} "
@@ -129,15 +136,15 @@ def test_each_way_the_api_fails_shows_not_live_and_recovers(
     page = name  # the keys of LIVE_PAGES are the pages' own names
     proxied.proxy.set_mode("pass")
     open_page(driver, proxied, LIVE_PAGES[name])
-    wait_fresh(driver, page, "never live with the API answering")
+    wait_fresh(driver, page, "never live with the API answering", proxied.mode)
     for fault in FAULTS:
         proxied.proxy.set_mode(fault)
         text = check_not_live(driver, page, fault)
         print(f"{name}, API {fault}: {text}")
         if name == "overview" and fault == "hang":
-            save_screenshot(driver, "overview-not-live-hang")
+            save_screenshot(driver, f"overview-not-live-hang-{proxied.mode}")
         proxied.proxy.set_mode("pass")
-        wait_fresh(driver, page, f"did not come back live after the API {fault}")
+        wait_fresh(driver, page, f"did not come back live after the API {fault}", proxied.mode)
 
 
 @contextmanager
@@ -156,12 +163,12 @@ def test_frozen_api_process_shows_not_live_and_recovers(driver: object,
     and never answered, as with a stuck database lock or a paused VM."""
     proxied.proxy.set_mode("pass")
     open_page(driver, proxied, "/")
-    wait_fresh(driver, "overview", "never live with the API answering")
+    wait_fresh(driver, "overview", "never live with the API answering", proxied.mode)
     with frozen(proxied.stack.api.proc.pid):
         text = check_not_live(driver, "overview", "frozen (SIGSTOP)")
         print(f"overview, API process stopped: {text}")
-        save_screenshot(driver, "overview-not-live-sigstop")
-    wait_fresh(driver, "overview", "did not come back live after SIGCONT")
+        save_screenshot(driver, f"overview-not-live-sigstop-{proxied.mode}")
+    wait_fresh(driver, "overview", "did not come back live after SIGCONT", proxied.mode)
 
 
 def test_frozen_dashboard_server_shows_not_live_by_the_page_alone(driver: object,
@@ -170,9 +177,10 @@ def test_frozen_dashboard_server_shows_not_live_by_the_page_alone(driver: object
     watchdog says it is not live, and the page recovers when the server runs again."""
     proxied.proxy.set_mode("pass")
     open_page(driver, proxied, "/")
-    wait_fresh(driver, "overview", "never live with the API answering")
+    wait_fresh(driver, "overview", "never live with the API answering", proxied.mode)
     with frozen(proxied.stack.dashboard.proc.pid):
         text = check_not_live(driver, "overview", "answering, the dashboard server frozen")
         assert "no fresh telemetry since" in text, text
-        save_screenshot(driver, "overview-not-live-dashboard-stopped")
-    wait_fresh(driver, "overview", "did not come back live after the dashboard's SIGCONT")
+        save_screenshot(driver, f"overview-not-live-dashboard-stopped-{proxied.mode}")
+    wait_fresh(driver, "overview", "did not come back live after the dashboard's SIGCONT",
+               proxied.mode)
