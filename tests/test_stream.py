@@ -315,3 +315,42 @@ def test_a_stalled_subscriber_holds_up_neither_ingest_nor_others(stack: Stack) -
         assert b"event: snapshot" in data
     finally:
         stalled.close()
+
+
+@pytest.mark.postgres
+def test_a_stream_at_one_site_carries_what_the_other_site_ingests(
+        tmp_path: Path) -> None:
+    """Two API processes on one PostgreSQL database (the two sites): a subscriber of one
+    sees the samples, the breach, the alert and its acknowledgement made through the other."""
+    from tests.databases import postgres_database
+
+    with postgres_database() as url:
+        akkol = Stack(tmp_path / "akkol", extra_env={"KAZSAT_DATABASE_URL": url})
+        akkol.start_api()
+        kokterek = Stack(tmp_path / "kokterek", tokens=dict(akkol.tokens),
+                         extra_env={"KAZSAT_DATABASE_URL": url})
+        kokterek.data_dir.mkdir(parents=True)
+        kokterek.start_api()
+        try:
+            key = ("kazsat-3", None, "bus_voltage")
+            with StreamReader(kokterek, kokterek.tokens["operator"],
+                              {"satellite": "kazsat-3"}) as s:
+                s.next()  # the snapshot
+                t = time.time_ns()
+                write(akkol, f"power,satellite=kazsat-3 bus_voltage=100.4 {t}")
+                s.until(is_update_with(key, 100.4), "Akkol's sample at Kokterek")
+                write(akkol, "\n".join(f"power,satellite=kazsat-3 bus_voltage=95.0 "
+                                       f"{t + i * 10**6}" for i in range(1, 5)))
+                raised = s.until(lambda e: e.name == "update" and any(
+                    a["parameter"] == "bus_voltage" and a["state"] == "critical"
+                    for a in e.data.get("alerts", [])), "Akkol's alert at Kokterek")
+                alert_id = raised.data["alerts"][0]["id"]
+                with akkol.client("operator") as c:
+                    assert c.post(f"/api/v1/alerts/{alert_id}/ack",
+                                  json={"comment": "seen at Akkol"}).status_code == 200
+                s.until(lambda e: e.name == "update" and any(
+                    a["id"] == alert_id and a["acked_by"] for a in e.data.get("alerts", [])),
+                    "Akkol's acknowledgement at Kokterek")
+        finally:
+            kokterek.stop()
+            akkol.stop()
