@@ -45,6 +45,10 @@ def driver() -> Iterator[object]:
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
                 "--disable-background-networking", "--disable-component-update",
                 "--no-first-run", "--disable-dev-shm-usage", "--window-size=1920,1080",
+                # Every window is on screen, as on a control room's wall: none is throttled
+                # as a background tab would be (tests/browser/test_wall.py opens twenty).
+                "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                "--disable-backgrounding-occluded-windows",
                 f"--user-data-dir={profile}"):
         options.add_argument(arg)
     # Set explicitly so selenium-manager never tries to download a browser or driver.
