@@ -224,3 +224,24 @@ def test_an_ended_session_sends_the_open_page_to_login(driver: object, live: Liv
     assert "expired=1" in driver.current_url
     assert "ended" in driver.find_element(By.ID, "login-message").text
     driver.get("about:blank")
+
+
+def test_a_page_sent_to_login_leaves_the_other_open_pages_signed_in(
+        driver: object, live: Live) -> None:
+    """A link followed from another site carries no session cookie (SameSite=Strict), so that
+    page lands on the login page; the pages already open stay signed in (the login form's
+    token is a cookie of its own, not a new session written over theirs)."""
+    sign_in(driver, live.stack, "operator")
+    driver.get(live.stack.dashboard_url + "/")
+    until(driver, lambda d: " UTC" in d.find_element(By.CLASS_NAME, "kz-banner").text, 20)
+    first = driver.current_window_handle
+    driver.switch_to.new_window("window")  # about:blank: a navigation from it is cross-site
+    driver.execute_script("window.location.assign(arguments[0]);",
+                          live.stack.dashboard_url + "/alerts")
+    until(driver, lambda d: "/login" in d.current_url, 15, "the linked page was let in")
+    driver.close()
+    driver.switch_to.window(first)
+    driver.get(live.stack.dashboard_url + "/alerts")
+    until(driver, lambda d: d.find_elements(By.ID, "kz-user-name"), 15, "signed out")
+    assert driver.find_element(By.ID, "kz-user-name").text == "operator"
+    driver.get("about:blank")
