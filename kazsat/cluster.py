@@ -414,13 +414,18 @@ postgresql:
                            f"{self.base / 'logs'})")
 
     def wait_replicating(self, timeout_s: float = 90.0) -> str:
-        """Until one node is primary and the other its synchronous standby; the primary."""
+        """Until one node is primary and the other its synchronous standby, in PostgreSQL
+        and in Patroni's record (etcd's /sync key, written a loop after PostgreSQL reports
+        the standby synchronous): only a standby named there may take over. The primary."""
         def ready() -> str | None:
-            info = self.patroni(self.primary() or "akkol") if self.primary() else None
-            reps = (info or {}).get("replication") or []
+            primary = self.primary()
+            if primary is None:
+                return None
+            reps = (self.patroni(primary) or {}).get("replication") or []
+            standby = next(s for s in SITES if s != primary)
             if any(r.get("sync_state") == "sync" and r.get("state") == "streaming"
-                   for r in reps):
-                return self.primary()
+                   for r in reps) and (self.patroni(standby) or {}).get("sync_standby"):
+                return primary
             return None
         return str(self.wait_until("a primary with a synchronous standby", ready, timeout_s))
 
