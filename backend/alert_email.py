@@ -61,14 +61,15 @@ class AlertMailer:
         if ids:
             for alert_id, count, first in conn.execute(
                     select(o.alert_id, func.count(), func.min(o.id))
-                    .where(o.alert_id.in_(ids)).group_by(o.alert_id)):
+                    .where(o.alert_id.in_(ids), o.kind.in_(notify.KINDS))
+                    .group_by(o.alert_id)):
                 mailed = self._mailed[alert_id]
                 mailed.messages = count
                 mailed.first_message_id = conn.execute(
                     select(o.message_id).where(o.id == first)).scalar()
             for alert_id, throttle_key in conn.execute(
-                    select(o.alert_id, o.throttle_key).where(o.alert_id.in_(ids),
-                                                             o.kind != "cleared")):
+                    select(o.alert_id, o.throttle_key).where(
+                        o.alert_id.in_(ids), o.kind.in_(("raised", "escalated")))):
                 _emailed(self._mailed[alert_id], throttle_key.rpartition(":")[2])
         self._throttle.last = dict(conn.execute(
             select(o.throttle_key, func.max(o.event_t)).where(o.throttle_key.is_not(None))

@@ -41,7 +41,8 @@ from backend import db, notify
 from backend.alert_archive import AlertArchive, Shelves
 from backend.alert_email import AlertMailer
 from backend.alert_sync import Generation
-from backend.alerts import OpenAlert, alert_key, where
+from backend.alerts import AlertNotFound, OpenAlert, alert_key, where
+from backend.escalation import Escalation, NoLadder, steps_of
 from backend.limits import RANK, LimitChecker, Transition
 from backend.mission import Limits, Mission
 from backend.stale import Entity, StaleWatch, Stopped
@@ -58,7 +59,8 @@ LatestReader = Callable[[Connection], dict[int, tuple[int, float]]]
 class AlertServer:
     def __init__(self, engine: Engine, mission: Mission, checker: LimitChecker,
                  archive: AlertArchive, mailer: AlertMailer, stale: StaleWatch | None,
-                 stale_severity: str, latest: LatestReader) -> None:
+                 stale_severity: str, latest: LatestReader,
+                 escalation: Escalation | None = None) -> None:
         self.engine = engine
         self.mission = mission
         self.checker = checker
@@ -66,6 +68,7 @@ class AlertServer:
         self.mailer = mailer
         self.stale = stale  # None: stopped telemetry raises no alert
         self.stale_severity = stale_severity
+        self.escalation = escalation  # None: no ladder (backend/escalation.py)
         self.generation = Generation()
         self._latest = latest
         self._lock = threading.RLock()
@@ -201,6 +204,10 @@ class AlertServer:
             op.severity, op.acked = tr.new, False
         self.archive.moved(conn, op, escalated)
         self._touched.append(op.id)
+        if escalated and self.escalation is not None:
+            # The lesser severity's ladder gives way to this one's, from its first tier.
+            self.escalation.stop(conn, op.id, f"escalated to {op.severity}", now)
+            self.escalation.start(conn, op, now)
         if not escalated:
             log.info("alert %d now %s: %s", op.id, tr.new, label)
             return False
@@ -216,9 +223,13 @@ class AlertServer:
         op.id = self.archive.raised(conn, op, shelf[1] if shelf else None)
         self._open[op.key] = op
         self._touched.append(op.id)
+        if self.escalation is not None:
+            self.escalation.start(conn, op, now)
 
     def _close(self, conn: Connection, op: OpenAlert, t: int) -> None:
         self.archive.cleared(conn, op.id, t)
+        if self.escalation is not None:
+            self.escalation.stop(conn, op.id, "cleared", t)
         del self._open[op.key]
         self._touched.append(op.id)
 
@@ -235,6 +246,7 @@ class AlertServer:
                 stopped, resumed = self.stale.check(now) if self.stale else ([], [])
                 queued = self._stale_changes(conn, stopped, resumed, now)
                 queued |= self._send_owed(conn, now)
+                queued |= self._page_due(conn, now)
         except BaseException:
             if self.stale and mark is not None:
                 self.stale.restore(mark)  # what it saw change is told again next time
@@ -308,6 +320,39 @@ class AlertServer:
             self.mailer.send(conn, op, kind, t, now, replay_t=replay_t)
         return True
 
+    def _page_due(self, conn: Connection, now: int) -> bool:
+        """Page the escalation steps due now; True when a message was queued."""
+        if self.escalation is None:
+            return False
+        changed, queued = self.escalation.page_due(conn, self._open.values(), now)
+        if changed:
+            self.generation.advance(conn)  # the alerts' rows show their ladders
+            self._touched.extend(changed)
+        return queued
+
+    def send_test_page(self, actor: str, role: str, severity: str,
+                       entity: str | None) -> dict[str, Any]:
+        """Page every tier of the ladder for (severity, entity) with a test message now;
+        the test and its steps (escalation.NoLadder when no ladder covers it)."""
+        if self.escalation is None:
+            raise NoLadder("no escalation ladder is configured (KAZSAT_ESCALATION_FILE)")
+        now = time.time_ns()
+        with self.transaction() as conn:
+            test_id = self.escalation.send_test(conn, actor, role, severity, entity, now)
+        self.mailer.wake()
+        log.info("test page %d sent by %s through the %s ladder%s", test_id, actor, severity,
+                 f" of {entity}" if entity else "")
+        return self.test_page(test_id)
+
+    def test_page(self, test_id: int) -> dict[str, Any]:
+        """A test page's steps with each tier's delivery."""
+        with db.reader(self.engine).connect() as conn:
+            steps = steps_of(conn, test_id=test_id).get(test_id)
+        if not steps:
+            raise AlertNotFound(test_id)
+        return {"test": test_id, "steps": steps,
+                "delivered": all(st["delivered"] for st in steps)}
+
     def _clock(self, op: OpenAlert, now: int) -> int:
         """The time an alert's rate limit is counted on, as when it was raised: its
         series' newest sample for a limit alert (the breach held until then), the
@@ -327,6 +372,8 @@ class AlertServer:
             op = self._open.get(alert_key(row.kind, row.series_id, row.satellite, row.station))
             if op is not None and op.id == alert_id:
                 op.acked = True
+            if self.escalation is not None:
+                self.escalation.stop(conn, alert_id, f"acknowledged by {actor}", now)
         log.info("alert %d acknowledged by %s: %s", alert_id, actor, comment or "-")
         return self.archive.get(alert_id)
 
@@ -343,6 +390,8 @@ class AlertServer:
             key = alert_key(row.kind, row.series_id, row.satellite, row.station)
             if until:
                 self._shelves[key] = (until, actor)
+                if self.escalation is not None:
+                    self.escalation.stop(conn, alert_id, f"shelved by {actor}", now)
             else:
                 self._shelves.pop(key, None)
             op = self._open.get(key)

@@ -208,6 +208,33 @@ Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
 outbox_alert = Index("outbox_alert", outbox.c.alert_id)
 outbox_throttle = Index("outbox_throttle", outbox.c.throttle_key, outbox.c.event_t)
 
+# The escalation ladder's steps (backend/escalation.py): one row per tier owed, written with
+# the alert change that starts the ladder, due at due_t. A step is done once: paged (its
+# message written to the outbox in the same transaction, message_id naming it) or stopped
+# (acknowledged, shelved, cleared, superseded by an escalation; `reason` says which). A test
+# page (test_id, no alert) runs the whole ladder at once.
+escalation_steps = Table(
+    "escalation_steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id")),
+    Column("test_id", Integer),
+    Column("severity", String(16), nullable=False),
+    Column("entity", String(32)),  # a test page's satellite or station, if any
+    Column("tier", Integer, nullable=False),  # 1, 2, ...
+    Column("tiers", Integer, nullable=False),  # how many the ladder has
+    Column("after_s", Float, nullable=False),  # the delay configured for the tier
+    Column("recipients", Text, nullable=False),  # comma-separated
+    Column("due_t", BigInteger, nullable=False),
+    Column("done_t", BigInteger),
+    Column("outcome", String(16)),  # paged | stopped
+    Column("reason", Text),
+    Column("message_id", String(255)),
+    Column("created_t", BigInteger, nullable=False),
+)
+Index("escalation_owed", escalation_steps.c.done_t, escalation_steps.c.due_t)
+Index("escalation_alert", escalation_steps.c.alert_id)
+Index("escalation_test", escalation_steps.c.test_id)
+
 audit = Table(
     "audit", metadata,
     Column("id", Integer, primary_key=True),

@@ -8,6 +8,7 @@ again after a crash is the same message and mail clients fold the copy.
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import html
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -22,6 +23,9 @@ from backend.settings import Settings, split_addresses
 from backend.timeutil import format_time
 
 KINDS = ("raised", "escalated", "cleared")
+# Headers on one line up to SMTP's 998 characters: folded at 78, a subject too long for
+# the first line starts its second with a space that some clients keep ("  [KazSat ...").
+HEADERS_UNFOLDED = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def _where(mission: Mission, facts: AlertFacts) -> str:
 
 def to_mime(row: Row[Any], sender: str) -> EmailMessage:
     """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=HEADERS_UNFOLDED)
     msg["From"] = sender
     msg["To"] = ", ".join(split_addresses(row.recipients))
     msg["Subject"] = row.subject

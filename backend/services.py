@@ -14,7 +14,9 @@ from backend.alert_email import AlertMailer
 from backend.alert_server import AlertServer, LatestReader
 from backend.cluster import ClusterView, ClusterWatch
 from backend.duties import Duties, Duty
+from backend.escalation import Escalation
 from backend.ingest import Ingestor
+from backend.ladder import load_ladder
 from backend.limits import LimitChecker
 from backend.mission import Mission, load_mission
 from backend.outbox import OutboxSender
@@ -104,6 +106,8 @@ def open_store(settings: Settings, engine: Engine, registry: SeriesRegistry) -> 
 
 def build_services(settings: Settings) -> Services:
     mission = load_mission(settings.mission_file)
+    # The escalation ladder, checked before anything starts: a mistake stops the API.
+    ladder = load_ladder(settings.escalation_file, mission)
     engine = open_database(settings)
     registry = SeriesRegistry(engine, mission)
     store = open_store(settings, engine, registry)
@@ -115,7 +119,8 @@ def build_services(settings: Settings) -> Services:
              if settings.stale_alert_s > 0 else None)
     alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
-                         settings.stale_severity, latest_reader(store))
+                         settings.stale_severity, latest_reader(store),
+                         Escalation(settings, mission, ladder) if ladder.ladders else None)
     alerts.refresh()
     if alerts.counts()["active"]:
         log.info("%d open alerts restored", alerts.counts()["active"])

@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     email_to_entity: dict[str, str] = {}
     alert_email_interval_s: float = 300.0  # per series and severity: one message at most
     alert_email_max_age_s: float = 900.0  # breaches in older samples (back-fill) send none
+    # The escalation ladder (docs/alerts.md "Escalation"): a YAML file of tiers of
+    # recipients paged while an alert stays unacknowledged. Empty: no ladder.
+    escalation_file: Path | None = None
     notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
     stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
     stale_severity: Literal["warning", "critical"] = "warning"
@@ -176,6 +179,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
+
+    @field_validator("escalation_file", mode="before")
+    @classmethod
+    def _no_file(cls, value: object) -> object:
+        return None if value == "" else value
 
     def retention_days(self) -> dict[int, float]:
         """Days kept per level in seconds (0 for raw samples); 0 days means forever."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend import audit, overrides
 from backend.alerts import AlertConflict, AlertNotFound
 from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, request_time, require
+from backend.escalation import NoLadder
 from backend.mission import Band, Limits, Parameter
 from backend.services import Services
 from backend.tokens import Principal
@@ -32,6 +33,13 @@ class ShelveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     minutes: int = Field(ge=0, le=7 * 24 * 60, description="0 takes the alert off the shelf")
     comment: str = Field("", max_length=2000)
+
+
+class TestPageBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    severity: Literal["warning", "critical"] = "critical"
+    entity: str | None = Field(None, description="a satellite or station key; none: the "
+                                                 "ladder for any entity")
 
 
 class LimitsBody(BaseModel):
@@ -89,6 +97,39 @@ def _act(alert_id: int, action: Callable[[], dict[str, Any]]) -> OrjsonResponse:
         raise HTTPException(404, f"no alert {alert_id}") from None
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/escalation")
+def escalation_ladder(services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """The escalation ladders configured (KAZSAT_ESCALATION_FILE); none: an empty list."""
+    ladder = services.alerts.escalation
+    return OrjsonResponse({"ladders": [] if ladder is None else
+                           [lad.model_dump() for lad in ladder.config.ladders]})
+
+
+@router.post("/escalation/test")
+def send_test_page(body: TestPageBody, services: ServicesDep, who: Engineer) -> OrjsonResponse:
+    """Page every tier of the ladder for a severity (and satellite or station) at once with
+    a test message; audited. The answer, and GET /escalation/tests/{id}, show each tier's
+    delivery. 400 when no ladder covers it."""
+    m = services.mission
+    if body.entity is not None and not (body.entity in m.satellites
+                                        or body.entity in m.stations):
+        raise HTTPException(400, f"entity: {body.entity!r} is no satellite or station")
+    try:
+        return OrjsonResponse(services.alerts.send_test_page(who.name, who.role, body.severity,
+                                                             body.entity))
+    except NoLadder as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+@router.get("/escalation/tests/{test_id}")
+def test_page(test_id: AlertId, services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """A test page's tiers: when each was paged, and when the SMTP server accepted it."""
+    try:
+        return OrjsonResponse(services.alerts.test_page(test_id))
+    except AlertNotFound:
+        raise HTTPException(404, f"no test page {test_id}") from None
 
 
 @router.get("/audit")
