@@ -20,6 +20,7 @@ from backend.services import Services, build_services
 from backend.settings import Settings
 from backend.store.base import NS
 from kazsat.stack import Stack
+from tests.databases import STORES, database_url
 from tests.smtp_catcher import SmtpCatcher, wait_for
 from tests.test_email import FAST, deliver, ingest, lines
 
@@ -273,3 +274,35 @@ def test_the_most_specific_ladder_applies(ladder_file: Path) -> None:
     assert len(config.tiers_for("critical", "kazsat-2", None)) == 3
     assert len(config.tiers_for("critical", "kazsat-3", "akkol")) == 2
     assert config.tiers_for("warning", "kazsat-2", None) == []
+
+
+@pytest.fixture(params=STORES)
+def two_sites(request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpCatcher,
+              ladder_file: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Services, Services]]:
+    """Two API processes' services (Akkol's and Kokterek's) on one database."""
+    monkeypatch.delenv("KAZSAT_DATABASE_URL", raising=False)
+    with database_url(request.param, tmp_path) as url:
+        for key, value in env_for(smtp, ladder_file).items():
+            monkeypatch.setenv(key, value)
+        made = [build_services(Settings(_env_file=None, data_dir=tmp_path / name,
+                                        database_url=url)) for name in ("akkol", "kokterek")]
+        yield made[0], made[1]
+        for s in made:
+            s.close()
+
+
+def test_an_acknowledgement_at_the_other_site_stops_the_ladder(
+        two_sites: tuple[Services, Services], smtp: SmtpCatcher) -> None:
+    smtp.start()
+    akkol, kokterek = two_sites  # Akkol holds the duties: its tick pages
+    ingest(akkol, BUS2, "bus_voltage", [104.0] * 3, time.time_ns() - 3 * NS)
+    raised = time.time_ns()
+    akkol.alerts.tick(raised)
+    deliver(akkol, raised)
+    kokterek.alerts.acknowledge(1, "dana", "operator", "at Kokterek")
+    akkol.alerts.tick(raised + 40 * MIN)
+    deliver(akkol, raised + 40 * MIN)
+    assert [to for to, _ in pages(smtp)] == ["duty@example.org"]
+    assert steps(akkol, 1) == [(1, "paged", None), (2, "stopped", "acknowledged by dana"),
+                               (3, "stopped", "acknowledged by dana")]
