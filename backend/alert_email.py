@@ -6,6 +6,8 @@ that carries it (backend.outbox sends it; backend.notify composes it).
   never emailed.
 - At most one raise or escalation per series (or entity) and severity per
   `alert_email_interval_s` (notify.Throttle); the next message counts the crossings held back.
+- In an alarm flood a raise or escalation goes into the next digest instead of its own
+  message (backend/flood.py).
 - Email held back (rate limit, shelf) is owed, not dropped: an alert still open when the
   interval is over and the shelf is off gets its raise or escalation emailed then (`due`),
   so on-call's last word on a breach that holds is never an older "cleared".
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from backend import db, notify
+from backend import db, flood, notify
 from backend.alerts import OpenAlert
 from backend.limits import RANK
 from backend.mission import Mission
@@ -71,6 +73,8 @@ class AlertMailer:
                     select(o.alert_id, o.throttle_key).where(
                         o.alert_id.in_(ids), o.kind.in_(("raised", "escalated")))):
                 _emailed(self._mailed[alert_id], throttle_key.rpartition(":")[2])
+            for alert_id, severity in flood.digested(conn, ids).items():
+                _emailed(self._mailed[alert_id], severity)
         self._throttle.last = dict(conn.execute(
             select(o.throttle_key, func.max(o.event_t)).where(o.throttle_key.is_not(None))
             .group_by(o.throttle_key)).all())
@@ -96,6 +100,12 @@ class AlertMailer:
             self._mailed.pop(alert.id)  # the alert is closed: nothing more is owed
         to = self._recipients(alert, mailed, kind, event_t, now)
         if not to:
+            return False
+        if kind != "cleared" and flood.flood(conn, self.settings, now).active:
+            # In flood: the next digest carries it (backend/flood.py).
+            flood.queue(conn, alert, kind, to, event_t, now)
+            _emailed(mailed, alert.severity)
+            mailed.held = None
             return False
         throttle_key, suppressed = None, 0
         if kind != "cleared":

@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from backend import db, notify
+from backend import db, flood, notify
 from backend.alert_archive import AlertArchive, Shelves
 from backend.alert_email import AlertMailer
 from backend.alert_sync import Generation
@@ -236,7 +236,8 @@ class AlertServer:
     # ---- once a second, at one site: stale telemetry, owed email -----------------------------
 
     def tick(self, now: int | None = None) -> None:
-        """Raise or clear stale alerts, send email that was held back and is due now. A
+        """Raise or clear stale alerts, send email that was held back and is due now, page
+        the escalation steps due and send the flood digests due. A
         duty of one site at a time (backend/duties.py): the stale watch judges arrival on
         this process's clock."""
         now = time.time_ns() if now is None else now
@@ -247,6 +248,7 @@ class AlertServer:
                 queued = self._stale_changes(conn, stopped, resumed, now)
                 queued |= self._send_owed(conn, now)
                 queued |= self._page_due(conn, now)
+                queued |= flood.send_due(conn, self.mailer.settings, self.mission, now) > 0
         except BaseException:
             if self.stale and mark is not None:
                 self.stale.restore(mark)  # what it saw change is told again next time
@@ -412,6 +414,12 @@ class AlertServer:
                     limit: int = 200) -> list[dict[str, Any]]:
         return self.archive.list_alerts(status, satellite, station, severity, start_ns,
                                         end_ns, limit)
+
+    def flood(self, now: int | None = None) -> dict[str, Any]:
+        """Whether alarms are in flood now (backend/flood.py), and how many in the window."""
+        now = time.time_ns() if now is None else now
+        with db.reader(self.engine).connect() as conn:
+            return flood.flood(conn, self.mailer.settings, now).as_dict()
 
     def counts(self, now: int | None = None) -> dict[str, int]:
         """Open alerts; unacknowledged ones (shelved ones left out) by severity."""

@@ -235,6 +235,23 @@ Index("escalation_owed", escalation_steps.c.done_t, escalation_steps.c.due_t)
 Index("escalation_alert", escalation_steps.c.alert_id)
 Index("escalation_test", escalation_steps.c.test_id)
 
+# Alert email held for a flood digest (backend/flood.py): the raise or escalation that
+# would have been emailed, to whom, written with the alert change; message_id once a
+# digest carrying it is in the outbox (same transaction).
+digest_items = Table(
+    "digest_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # raised | escalated
+    Column("severity", String(16), nullable=False),
+    Column("recipients", Text, nullable=False),  # comma-separated
+    Column("event_t", BigInteger, nullable=False),
+    Column("queued_t", BigInteger, nullable=False),
+    Column("message_id", String(255)),
+)
+Index("digest_pending", digest_items.c.message_id, digest_items.c.queued_t)
+Index("digest_alert", digest_items.c.alert_id)
+
 audit = Table(
     "audit", metadata,
     Column("id", Integer, primary_key=True),

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     # The escalation ladder (docs/alerts.md "Escalation"): a YAML file of tiers of
     # recipients paged while an alert stays unacknowledged. Empty: no ladder.
     escalation_file: Path | None = None
+    # Alarm floods (ISA-18.2: more than 10 alarms in 10 minutes for one operator): with
+    # more than flood_alarms alerts raised in flood_window_s, alert email becomes a digest,
+    # sent once its oldest alarm has waited flood_digest_s.
+    flood_alarms: int = Field(default=10, ge=1)
+    flood_window_s: float = Field(default=600.0, gt=0)
+    flood_digest_s: float = Field(default=120.0, gt=0)
     notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
     stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
     stale_severity: Literal["warning", "critical"] = "warning"

@@ -56,13 +56,14 @@ def list_alerts(services: ServicesDep, _: Reader,
                 severity: Literal["warning", "critical"] | None = None,
                 start: str | None = None, end: str | None = None,
                 limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
-    """Alerts, newest first, and the counts for the banner. start/end (RFC 3339) select
-    alerts open at some time in [start, end)."""
+    """Alerts, newest first, the counts for the banner, and whether alarms are in flood.
+    start/end (RFC 3339) select alerts open at some time in [start, end)."""
     start_ns = request_time(start, "start") if start else None
     end_ns = request_time(end, "end") if end else None
     rows = services.alerts.list_alerts(status, satellite, station, severity, start_ns, end_ns,
                                        limit)
-    return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts()})
+    return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts(),
+                           "flood": services.alerts.flood()})
 
 
 @router.get("/alerts/{alert_id}")

@@ -1,4 +1,5 @@
-"""The escalation ladder's owed and done steps (backend/escalation.py).
+"""The escalation ladder's owed and done steps (backend/escalation.py), and alert email
+held for flood digests (backend/flood.py).
 
 Revision ID: 0008
 Revises: 0007
@@ -38,7 +39,21 @@ def upgrade() -> None:
     op.create_index("escalation_owed", "escalation_steps", ["done_t", "due_t"])
     op.create_index("escalation_alert", "escalation_steps", ["alert_id"])
     op.create_index("escalation_test", "escalation_steps", ["test_id"])
+    op.create_table(
+        "digest_items",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("severity", sa.String(16), nullable=False),
+        sa.Column("recipients", sa.Text, nullable=False),
+        sa.Column("event_t", sa.BigInteger, nullable=False),
+        sa.Column("queued_t", sa.BigInteger, nullable=False),
+        sa.Column("message_id", sa.String(255)),
+    )
+    op.create_index("digest_pending", "digest_items", ["message_id", "queued_t"])
+    op.create_index("digest_alert", "digest_items", ["alert_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("digest_items")
     op.drop_table("escalation_steps")
