@@ -11,7 +11,7 @@ import dash
 import httpx
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from dashboard import api_client, live, session
+from dashboard import alert_groups, api_client, live, session
 from dashboard import escalation as esc
 from dashboard import parameters as pm
 from dashboard.settings import get_settings
@@ -61,6 +61,7 @@ def layout(status: str = "active", satellite: str = "", station: str = "", sever
         _test_page_controls(mission),
         dcc.Interval(id="al-refresh", interval=LIST_REFRESH_MS),
         dcc.Store(id="al-changed", data=0),
+        html.Div(id="al-flood", className="kz-flood", style={"display": "none"}),
         html.Div(id="al-list", className="kz-panel"),
     ])
 
@@ -99,27 +100,38 @@ def tick(_: int) -> dict:
     return live.tick(lambda snap, model: None)  # the banner only
 
 
-@callback(Output("al-list", "children"), Input("al-refresh", "n_intervals"),
+@callback(Output("al-list", "children"), Output("al-flood", "children"),
+          Output("al-flood", "style"), Input("al-refresh", "n_intervals"),
           Input("al-status", "value"), Input("al-satellite", "value"),
           Input("al-station", "value"), Input("al-severity", "value"),
           Input("al-changed", "data"))
 def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
-               __: int) -> list:
+               __: int) -> tuple:
+    """The list; in an alarm flood, a banner above it and the list grouped by satellite or
+    station and subsystem, most severe first (as the flood's email digests)."""
     mission = api_client.mission()
     try:
         body = api_client.alerts(status, satellite or None, station or None, severity or None)
     except api_client.ApiUnavailable:
-        return dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update
+    banner = alert_groups.flood_text(body.get("flood") or {})
+    shown = {} if banner else {"display": "none"}
     alerts = body.get("alerts", [])
     if not alerts:
-        return [html.Div("No alerts match.", className="kz-empty")]
-    head = html.Tr([html.Th(h) for h in ("Severity", "Where", "Parameter", "Value", "Limit",
-                                         "Raised", "State", "Acknowledged", "Escalation",
-                                         "")])
+        return [html.Div("No alerts match.", className="kz-empty")], banner, shown
+    columns = ("Severity", "Where", "Parameter", "Value", "Limit", "Raised", "State",
+               "Acknowledged", "Escalation", "")
     acts = session.may("ack")
-    return [html.Table([html.Thead(head),
-                        html.Tbody([_row(mission, a, acts) for a in alerts])],
-                       className="kz-table kz-alerts")]
+    if banner:
+        rows = []
+        for (where, subsystem), members in alert_groups.grouped(mission, alerts):
+            rows.append(html.Tr(html.Td(f"{where} · {subsystem} ({len(members)})",
+                                        colSpan=len(columns)), className="kz-group"))
+            rows += [_row(mission, a, acts) for a in members]
+    else:
+        rows = [_row(mission, a, acts) for a in alerts]
+    return [html.Table([html.Thead(html.Tr([html.Th(h) for h in columns])), html.Tbody(rows)],
+                       className="kz-table kz-alerts")], banner, shown
 
 
 def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:

@@ -1,5 +1,6 @@
-"""The escalation ladder on the alerts page in a real browser: an alert's row says where its
-ladder stands, and an engineer's test page shows each tier delivered by a real SMTP server."""
+"""On call, on the alerts page in a real browser: an alert's row says where its escalation
+ladder stands, an engineer's test page shows each tier delivered by a real SMTP server, and
+an alarm flood shows a banner and groups the list."""
 
 from __future__ import annotations
 
@@ -67,4 +68,25 @@ def test_an_alert_row_shows_its_ladder_and_a_test_page_shows_each_delivery(
     save_screenshot(driver, "alerts-escalation")
     tests = [m for m in smtp.messages() if m.subject.startswith("[KazSat TEST")]
     assert sorted(m.recipients[0] for m in tests) == ["duty@example.org", "lead@example.org"]
+    assert severe_logs(driver) == []
+
+
+def test_an_alarm_flood_shows_a_banner_and_groups_the_list(
+        driver: object, site: tuple[Stack, Feeder, SmtpCatcher]) -> None:
+    stack, feeder, _ = site
+    driver.get_log("browser")
+    driver.get(stack.dashboard_url + "/alerts")
+    until(driver, lambda d: d.find_element(By.ID, "al-list").text, 30, "no list")
+    assert not driver.find_element(By.ID, "al-flood").is_displayed()
+    for n in range(1, 13):  # twelve alarms from twelve series: more than ten
+        feeder.breach(("kazsat-3", None, f"twta_{n}_helix_current"), 11.0, samples=3)
+    until(driver, lambda d: "ALARM FLOOD" in d.find_element(By.ID, "al-flood").text, 30,
+          "the flood banner never showed")
+    banner = driver.find_element(By.ID, "al-flood").text
+    assert " alarms in the last 10 min (more than 10)" in banner, banner
+    until(driver, lambda d: "KazSat-3 · Payload (12)" in d.find_element(By.ID, "al-list").text,
+          30, "the list was never grouped")
+    groups = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#al-list tr.kz-group")]
+    assert groups[0] == "KazSat-3 · Payload (12)", groups  # the most severe, the largest
+    save_screenshot(driver, "alerts-flood")
     assert severe_logs(driver) == []
