@@ -18,6 +18,7 @@ connection of the transaction that records the change.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from backend import db, flood, notify
+from backend.alert_plot import PlotSpec
 from backend.alerts import OpenAlert
 from backend.limits import RANK
-from backend.mission import Mission
+from backend.mission import Limits, Mission
 from backend.settings import Settings
 from backend.store.base import NS
 
@@ -52,6 +54,9 @@ class AlertMailer:
         self.on_queued = on_queued  # wakes the outbox sender
         self._throttle = notify.Throttle(int(settings.alert_email_interval_s * NS))
         self._mailed: dict[int, _Mailed] = {}  # by open alert id
+        # A parameter's limits in force and their source ("mission default", "override by
+        # erlan since ..."), read in the transaction in hand; the alarm server's.
+        self.limit_set: Callable[[Connection, str], tuple[Limits, str] | None] | None = None
         self._said: set[str] = set()
 
     def load(self, conn: Connection, opens: list[OpenAlert]) -> None:
@@ -120,10 +125,18 @@ class AlertMailer:
             if mailed.held == throttle_key:
                 suppressed -= 1  # its own crossing, counted when it was held back
         n = mailed.messages + 1
-        mail = notify.compose(self.settings, self.mission,
-                              alert.facts(replay_t or event_t, cleared_t), kind, n, now, to,
-                              mailed.first_message_id, suppressed)
-        conn.execute(db.outbox.insert().values(
+        facts = alert.facts(replay_t or event_t, cleared_t)
+        limits = (self.limit_set(conn, alert.parameter)
+                  if self.limit_set and alert.kind == "limit" and alert.parameter else None)
+        mail = notify.compose(self.settings, self.mission, facts, kind, n, now, to,
+                              mailed.first_message_id, suppressed,
+                              limits[1] if limits else None)
+        plot = None
+        if limits is not None and alert.series_id is not None and alert.parameter:
+            plot = json.dumps(PlotSpec(alert.series_id, alert.parameter,
+                                       notify.plot_title(self.mission, facts),
+                                       facts.event_t, limits[0].model_dump()).as_json())
+        conn.execute(db.outbox.insert().values(plot_json=plot,
             message_id=mail.message_id, alert_id=alert.id, kind=kind,
             recipients=",".join(to), subject=mail.subject, body_text=mail.text,
             body_html=mail.html, in_reply_to=mailed.first_message_id, event_t=event_t,

@@ -69,6 +69,7 @@ class AlertServer:
         self.stale = stale  # None: stopped telemetry raises no alert
         self.stale_severity = stale_severity
         self.escalation = escalation  # None: no ladder (backend/escalation.py)
+        mailer.limit_set = self._limit_set
         self.generation = Generation()
         self._latest = latest
         self._lock = threading.RLock()
@@ -354,6 +355,22 @@ class AlertServer:
             raise AlertNotFound(test_id)
         return {"test": test_id, "steps": steps,
                 "delivered": all(st["delivered"] for st in steps)}
+
+    def _limit_set(self, conn: Connection, parameter: str) -> tuple[Limits, str] | None:
+        """A numeric parameter's limits in force, and whose: 'warning 98–102 V, critical
+        97–103 V (mission default)' or '(override by erlan since ...)'."""
+        p = self.mission.parameters.get(parameter)
+        if p is None or p.type not in ("float", "int"):
+            return None
+        limits = self.checker.effective_limits(p)
+        source = "mission default"
+        if parameter in self.checker.overrides:
+            o = db.limit_overrides.c
+            row = conn.execute(select(o.changed_by, o.changed_t)
+                               .where(o.parameter == parameter)).first()
+            if row is not None:
+                source = f"override by {row.changed_by} since {format_time(row.changed_t)}"
+        return limits, f"{notify.limit_set_text(limits, p.unit)} ({source})"
 
     def _clock(self, op: OpenAlert, now: int) -> int:
         """The time an alert's rate limit is counted on, as when it was raised: its

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -202,6 +203,10 @@ outbox = Table(
     Column("last_error", Text),
     Column("sent_t", BigInteger),
     Column("failed_t", BigInteger),  # refused for good (5xx every attempt); never retried
+    # The alert's plot (backend/alert_plot.py): what to draw, fixed when composed; the PNG,
+    # rendered by the sender before the first attempt and kept so a resend is the same.
+    Column("plot_json", Text),
+    Column("plot_png", LargeBinary),
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
 # What reloading the email state reads: an open alert's messages, a rate limit's last one.

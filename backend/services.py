@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from backend import db, files
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
+from backend.alert_plot import Plotter
 from backend.alert_server import AlertServer, LatestReader
 from backend.cluster import ClusterView, ClusterWatch
 from backend.duties import Duties, Duty
@@ -113,6 +114,7 @@ def build_services(settings: Settings) -> Services:
     store = open_store(settings, engine, registry)
     checker = LimitChecker(registry.by_id, {}, settings.clock_tolerance_s)
     sender = OutboxSender(engine, settings)
+    sender.plotter = Plotter(store, mission)
     # checking -> the alarm server -> its listeners (archive, email); stale telemetry is
     # checked on the server's tick. The state is the database's (backend/alert_server.py).
     stale = (StaleWatch(mission, registry.by_id, settings.stale_alert_s, checker.newest_t)

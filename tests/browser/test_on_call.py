@@ -15,7 +15,8 @@ from kazsat.stack import Stack
 from tests.browser.conftest import PASSWORD, save_screenshot, sign_in
 from tests.browser.feed import Feeder
 from tests.browser.test_dashboard import severe_logs, until
-from tests.smtp_catcher import SmtpCatcher
+from tests.smtp_catcher import SmtpCatcher, wait_for
+from tests.test_email_content import mail_page
 
 pytestmark = pytest.mark.browser
 LADDER = {"ladders": [{"severity": "critical", "tiers": [
@@ -69,6 +70,15 @@ def test_an_alert_row_shows_its_ladder_and_a_test_page_shows_each_delivery(
     tests = [m for m in smtp.messages() if m.subject.startswith("[KazSat TEST")]
     assert sorted(m.recipients[0] for m in tests) == ["duty@example.org", "lead@example.org"]
     assert severe_logs(driver) == []
+    # The alert's email as a mail client shows it: HTML with its inline plot.
+    [mail] = wait_for(lambda: [m for m in smtp.messages()
+                               if m.recipients == ["ops@example.org"]], what="the alert email")
+    path = mail_page(mail, "alert-in-a-mail-client")
+    driver.get(path.as_uri())
+    until(driver, lambda d: d.execute_script(
+        "const i = document.images[0]; return i && i.complete && i.naturalWidth === 640;"),
+        10, "the inline plot did not show")
+    save_screenshot(driver, "alert-email")
 
 
 def test_an_alarm_flood_shows_a_banner_and_groups_the_list(

@@ -1,5 +1,6 @@
 """The escalation ladder's owed and done steps (backend/escalation.py), and alert email
-held for flood digests (backend/flood.py).
+held for flood digests (backend/flood.py); the outbox keeps an alert's plot
+(backend/alert_plot.py).
 
 Revision ID: 0008
 Revises: 0007
@@ -52,8 +53,13 @@ def upgrade() -> None:
     )
     op.create_index("digest_pending", "digest_items", ["message_id", "queued_t"])
     op.create_index("digest_alert", "digest_items", ["alert_id"])
+    op.add_column("outbox", sa.Column("plot_json", sa.Text))
+    op.add_column("outbox", sa.Column("plot_png", sa.LargeBinary))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("plot_png")
+        batch.drop_column("plot_json")
     op.drop_table("digest_items")
     op.drop_table("escalation_steps")
