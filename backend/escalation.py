@@ -157,9 +157,10 @@ class Escalation:
 
     def _alert_mail(self, step: Row[Any], alert: OpenAlert, to: list[str], now: int,
                     in_reply_to: str | None) -> notify.Email:
-        base = notify.compose(self.settings, self.mission, alert.facts(alert.raised_t),
-                              "raised", 1, now, to, in_reply_to)
-        headline = base.subject.partition("] ")[2]
+        facts = alert.facts(alert.raised_t)
+        base = notify.compose(self.settings, self.mission, facts, "raised", 1, now, to,
+                              in_reply_to)
+        what = notify.subject_parts(self.mission, facts, "raised")[1]
         waited = _minutes(step.after_s)
         lead = (f"Tier {step.tier} of {step.tiers}: you are paged first for this alert."
                 if step.after_s == 0 else
@@ -169,7 +170,7 @@ class Escalation:
         return replace(
             base, message_id=f"<alert-{alert.id}-page-{step.id}.{now // 1_000_000}@"
                              f"{self._domain()}>",
-            subject=f"[KazSat {step.severity.upper()} tier {step.tier}] {headline}",
+            subject=f"{step.severity.upper()} tier {step.tier}: {what}",
             text=f"{lead}\n{ack}\n\n{base.text}",
             html=base.html.replace("<body style='font-family:sans-serif'>",
                                    "<body style='font-family:sans-serif'>"
@@ -182,7 +183,7 @@ class Escalation:
         when = ("at once" if step.after_s == 0 else
                 f"{_minutes(step.after_s)} after an alert is raised, if nobody has "
                 f"acknowledged it by then")
-        subject = f"[KazSat TEST tier {step.tier}] Test page: {scope}"
+        subject = f"TEST tier {step.tier}: {scope}"
         lines = [f"TEST PAGE {step.test_id}: no action is needed.", "",
                  f"This tests the escalation ladder for {scope}. You are tier {step.tier} of "
                  f"{step.tiers}: in a real alert you are paged {when}.",
@@ -191,7 +192,7 @@ class Escalation:
                      f"{self._alerts_url()}", ""]
         e = html.escape
         body_html = ("<html><body style='font-family:sans-serif'>"
-                     f"<h2 style='color:#1565c0'>{e(subject.partition('] ')[2])}</h2>"
+                     f"<h2 style='color:#1565c0'>Test page: {e(scope)}</h2>"
                      + "".join(f"<p>{e(line)}</p>" for line in lines if line)
                      + "</body></html>")
         return notify.Email(f"<page-test-{step.test_id}-tier-{step.tier}."

@@ -143,7 +143,7 @@ def compose(settings: Settings, mission: Mission, items: Sequence[Row[Any]], to:
     grouped = groups(mission, items)
     top = grouped[0][0]
     count = len(items)
-    subject = (f"[KazSat FLOOD] {count} alarm{'s' if count != 1 else ''}"
+    subject = (f"FLOOD {count} alarm{'s' if count != 1 else ''}"
                + (f", {critical} critical" if critical else "")
                + f": {top[0]} {top[1]} ×{len(grouped[0][1])}"
                + (f" +{len(grouped) - 1} more" if len(grouped) > 1 else ""))
@@ -157,7 +157,7 @@ def compose(settings: Settings, mission: Mission, items: Sequence[Row[Any]], to:
     text_lines = [intro, ""]
     e = html.escape
     html_parts = [f"<html><body style='font-family:sans-serif'><h2 style='color:#b00020'>"
-                  f"{e(subject.partition('] ')[2])}</h2><p>{e(intro)}</p>"]
+                  f"{e(subject)}</h2><p>{e(intro)}</p>"]
     for (where, subsystem), rows in grouped:
         text_lines.append(f"{where} · {subsystem} ({len(rows)})")
         html_parts.append(f"<h3>{e(where)} · {e(subsystem)} ({len(rows)})</h3><table>")

@@ -112,8 +112,7 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
                     "escalated": f"{where} {what} {value}: {facts.limit} "
                                  f"(escalated to {facts.severity})",
                     "cleared": f"{where} {what} back within limits ({value})"}[kind]
-    tag = "cleared" if kind == "cleared" else facts.severity.upper()
-    subject = f"[KazSat {tag}] {headline}"
+    subject = " ".join(subject_parts(mission, facts, kind))
 
     rows: list[tuple[str, str]] = []
     if facts.satellite:
@@ -149,7 +148,7 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
               f"{settings.public_dashboard_url.rstrip('/')}/alerts")
 
     width = max(len(k) for k, _ in rows) + 2
-    text = "\n".join([subject.partition("] ")[2], ""] +
+    text = "\n".join([headline, ""] +
                      [f"{k + ':':<{width}}{v}" for k, v in rows] +
                      (["", note] if note else []) + ["", footer, ""])
     e = html.escape
@@ -160,12 +159,40 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
         + (f"<a href='{e(v)}'>replay at {e(format_time(facts.event_t or facts.raised_t))}"
            "</a>" if k == "Replay" else e(v)) + "</td></tr>" for k, v in rows)
     body_html = (f"<html><body style='font-family:sans-serif'>"
-                 f"<h2 style='color:{color}'>{e(subject.partition('] ')[2])}</h2>"
+                 f"<h2 style='color:{color}'>{e(headline)}</h2>"
                  f"{PLOT_MARK}<table>{cells}</table>"
                  + (f"<p>{e(note)}</p>" if note else "") +
                  f"<p style='color:#555'>{e(footer)}</p></body></html>")
     return Email(message_id(settings, facts.id, kind, n, created_t), to, subject, text,
                  body_html, created_t, in_reply_to)
+
+
+def subject_parts(mission: Mission, facts: AlertFacts, kind: str) -> tuple[str, str]:
+    """A subject a phone's lock screen shows whole, in two parts: ('CRITICAL', 'KazSat-2
+    Bus voltage 104.40 V > 103 V'), ('Cleared', 'KazSat-2 Bus voltage 100.00 V'),
+    ('WARNING', 'Akkol → KazSat-3 telemetry stopped'). The sender's name says KazSat."""
+    tag = "Cleared" if kind == "cleared" else facts.severity.upper()
+    where = _where(mission, facts)
+    if facts.kind == "stale":
+        return tag, f"{where} telemetry {'resumed' if kind == 'cleared' else 'stopped'}"
+    if facts.kind == "cluster":
+        return tag, ("Monitor: redundancy restored" if kind == "cleared" else
+                     f"Monitor: {facts.limit}")
+    p = mission.parameters.get(facts.parameter or "")
+    label = (p.label or p.key) if p is not None else (facts.parameter or "")
+    value = format_value(mission, facts.parameter, facts.value)
+    if kind == "cleared":
+        return tag, f"{where} {label} {value}".strip()
+    return tag, f"{where} {label} {value} {_bound(facts.limit)}".strip()
+
+
+def _bound(limit: str) -> str:
+    """'critical high 103 V' -> '> 103 V', 'warning low 8 dB' -> '< 8 dB', 'expected
+    true' -> '(expected true)', 'critical state' -> ''."""
+    words = limit.split(" ", 2)
+    if len(words) == 3 and words[1] in ("high", "low"):
+        return f"{'>' if words[1] == 'high' else '<'} {words[2]}"
+    return f"({limit})" if limit.startswith("expected") else ""
 
 
 def plot_title(mission: Mission, facts: AlertFacts) -> str:

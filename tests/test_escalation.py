@@ -100,7 +100,7 @@ def test_the_ladder_pages_each_tier_at_its_delay_until_acknowledged(
     assert steps(services, 1) == [(1, "owed", None), (2, "owed", None), (3, "owed", None)]
     book.tick(raised)
     deliver(services, raised)
-    subject = "[KazSat CRITICAL tier 1] KazSat-2 bus_voltage 104.00 V: critical high 103 V"
+    subject = "CRITICAL tier 1: KazSat-2 Bus voltage 104.00 V > 103 V"
     assert pages(smtp) == [("duty@example.org", subject)]
     # The ordinary alert email went to ops, and the page threads onto it.
     [alert_mail] = [m for m in smtp.messages() if "-raised-" in m.message_id]
@@ -117,7 +117,7 @@ def test_the_ladder_pages_each_tier_at_its_delay_until_acknowledged(
     deliver(services, raised + 10 * MIN)
     assert [to for to, _ in pages(smtp)] == ["duty@example.org", "lead@example.org"]
     tier2 = [m for m in smtp.messages() if "-page-" in m.message_id][1]
-    assert tier2.subject.startswith("[KazSat CRITICAL tier 2] ")
+    assert tier2.subject.startswith("CRITICAL tier 2: ")
     assert ("Tier 2 of 3: nobody has acknowledged this alert 10 min after it reached "
             "critical.") in tier2.text()
     escalation = book.get(1)["escalation"]
@@ -237,7 +237,7 @@ def test_a_test_page_runs_the_whole_ladder_and_shows_each_delivery(
         assert sorted(m.recipients[0] for m in got) == ["duty@example.org", "lead@example.org",
                                                         "manager@example.org"]
         tier2 = next(m for m in got if m.recipients == ["lead@example.org"])
-        assert tier2.subject == "[KazSat TEST tier 2] Test page: critical alerts on KazSat-2"
+        assert tier2.subject == "TEST tier 2: critical alerts on KazSat-2"
         assert "no action is needed" in tier2.text()
         assert "in a real alert you are paged 10 min after an alert is raised" in tier2.text()
     finally:

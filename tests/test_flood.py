@@ -97,8 +97,8 @@ def test_fifty_alarms_in_a_minute_make_digests_not_fifty_emails(
     chief = next(m for m in digests if m.recipients == ["chief@example.org"])
     # Of the 40 digested: 18 KazSat-3 helix critical, 16 KazSat-2 helix warning, 4 wheels
     # critical, 2 wheels warning.
-    assert ops.subject == "[KazSat FLOOD] 40 alarms, 22 critical: KazSat-3 Payload ×18 +3 more"
-    assert chief.subject == ("[KazSat FLOOD] 22 alarms, 22 critical: KazSat-3 Payload ×18 "
+    assert ops.subject == "FLOOD 40 alarms, 22 critical: KazSat-3 Payload ×18 +3 more"
+    assert chief.subject == ("FLOOD 22 alarms, 22 critical: KazSat-3 Payload ×18 "
                              "+1 more")
     text = ops.text()
     headers = [line for line in text.splitlines() if " · " in line and line.endswith(")")]
@@ -133,7 +133,7 @@ def test_what_is_owed_to_a_digest_survives_a_restart(
     digests = [m for m in smtp.messages() if DIGEST_ID.match(m.message_id)]
     assert Counter(m.recipients[0] for m in digests) == {"ops@example.org": 1,
                                                          "chief@example.org": 1}
-    assert all(m.subject.startswith("[KazSat FLOOD] 10 alarms, 10 critical") for m in digests)
+    assert all(m.subject.startswith("FLOOD 10 alarms, 10 critical") for m in digests)
     # After the restart nothing digested is emailed again on its own.
     again.alerts.tick(now + 600 * NS)
     deliver(again, now + 600 * NS)

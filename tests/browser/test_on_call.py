@@ -67,7 +67,7 @@ def test_an_alert_row_shows_its_ladder_and_a_test_page_shows_each_delivery(
     assert "tier 1 delivered" in result and "(duty@example.org)" in result, result
     assert "tier 2 delivered" in result and "(lead@example.org)" in result, result
     save_screenshot(driver, "alerts-escalation")
-    tests = [m for m in smtp.messages() if m.subject.startswith("[KazSat TEST")]
+    tests = [m for m in smtp.messages() if m.subject.startswith("TEST tier")]
     assert sorted(m.recipients[0] for m in tests) == ["duty@example.org", "lead@example.org"]
     assert severe_logs(driver) == []
     # The alert's email as a mail client shows it: HTML with its inline plot.
