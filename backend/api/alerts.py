@@ -3,6 +3,8 @@ operator (or engineer) token; changing limits an engineer token."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -10,11 +12,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
+from backend.alarm_health import measures as alarm_health_measures
 from backend.alerts import AlertConflict, AlertNotFound
 from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, request_time, require
 from backend.escalation import NoLadder
 from backend.mission import Band, Limits, Parameter
 from backend.services import Services
+from backend.store.base import NS
 from backend.tokens import Principal
 
 AlertId = Annotated[int, Path(ge=1, le=2**53, description="alert id")]
@@ -131,6 +135,32 @@ def test_page(test_id: AlertId, services: ServicesDep, _: Reader) -> OrjsonRespo
         return OrjsonResponse(services.alerts.test_page(test_id))
     except AlertNotFound:
         raise HTTPException(404, f"no test page {test_id}") from None
+
+
+@router.get("/alarm-health")
+def alarm_health(services: ServicesDep, _: Reader,
+                 month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$",
+                                           description="YYYY-MM (UTC)"),
+                 start: str | None = None, end: str | None = None) -> OrjsonResponse:
+    """The alarm system's ISA-18.2 measures over a month (UTC), or [start, end), by default
+    the 30 days before now: alarms per 10 minutes, time in flood, the 10 most frequent,
+    chattering, stale and standing shelved alarms."""
+    if month is not None:
+        year, number = int(month[:4]), int(month[5:])
+        if not 1 <= number <= 12:
+            raise HTTPException(400, f"month: {month!r} has no month {number}")
+        first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+        after = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
+        start_ns, end_ns = int(first.timestamp()) * NS, int(after.timestamp()) * NS
+    else:
+        end_ns = request_time(end, "end") if end else time.time_ns()
+        start_ns = request_time(start, "start") if start else end_ns - 30 * 86400 * NS
+    if end_ns <= start_ns:
+        raise HTTPException(400, "end must be after start")
+    if end_ns - start_ns > 400 * 86400 * NS:
+        raise HTTPException(400, "at most 400 days at a time")
+    return OrjsonResponse(alarm_health_measures(services.engine, start_ns, end_ns,
+                                                services.settings.flood_alarms))
 
 
 @router.get("/audit")
