@@ -39,8 +39,11 @@ class _Alarm:
     shelved_until_t: int | None
 
 
-def measures(engine: Engine, start: int, end: int, flood_alarms: int) -> dict[str, Any]:
-    """The measures over [start, end) (ns)."""
+def measures(engine: Engine, start: int, end: int, flood_alarms: int,
+             now: int | None = None) -> dict[str, Any]:
+    """The measures over [start, end) (ns). Stale and shelved alarms are those at the
+    period's end, or at `now` when the period ends later (this month)."""
+    at = end if now is None else min(end, now)
     a = db.alerts.c
     with db.reader(engine).connect() as conn:
         rows = conn.execute(select(a.id, a.kind, a.satellite, a.station, a.parameter,
@@ -68,18 +71,19 @@ def measures(engine: Engine, start: int, end: int, flood_alarms: int) -> dict[st
             chattering.append({"alarm": _label(source), **_source(source),
                                "raised": len(times), "bursts": bursts})
     chattering.sort(key=lambda c: (-c["raised"], c["alarm"]))
-    open_at_end = [x for x in alarms if x.cleared_t is None or x.cleared_t > end]
+    open_at_end = [x for x in alarms
+                   if x.raised_t < at and (x.cleared_t is None or x.cleared_t > at)]
     stale = [{"id": x.id, "alarm": _label(x.source), **_source(x.source),
               "severity": x.severity, "raised": format_time(x.raised_t),
-              "open_h": round((end - x.raised_t) / (3600 * NS), 1)}
-             for x in open_at_end if end - x.raised_t > STALE_NS]
+              "open_h": round((at - x.raised_t) / (3600 * NS), 1)}
+             for x in open_at_end if at - x.raised_t > STALE_NS]
     shelved = [{"id": x.id, "alarm": _label(x.source), **_source(x.source),
                 "severity": x.severity, "shelved_until": format_time(x.shelved_until_t)}
                for x in open_at_end if x.shelved_until_t is not None
-               and x.shelved_until_t > end]
+               and x.shelved_until_t > at]
     total = len(raised)
     return {
-        "start": format_time(start), "end": format_time(end),
+        "start": format_time(start), "end": format_time(end), "open_at": format_time(at),
         "alarms": total,
         "per_10min": {"average": round(total / periods, 3), "peak": max(counts),
                       "counts": counts, "period_s": PERIOD_NS // NS},

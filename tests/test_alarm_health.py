@@ -130,3 +130,12 @@ def test_the_measures_equal_those_of_the_raw_alert_log(engine: Engine) -> None:
 
 def test_the_same_month_gives_the_same_figures(engine: Engine) -> None:
     assert measures(engine, START, END, 10) == measures(engine, START, END, 10)
+
+
+def test_a_month_not_over_counts_stale_alarms_as_of_now(engine: Engine) -> None:
+    now = END - 4 * 86400 * NS  # before the Kokterek alarm raised 3 days before the end
+    got = measures(engine, START, END, 10, now)
+    stale = query(engine, f"SELECT id FROM alerts WHERE raised_t < {now} - :d "
+                          f"AND (cleared_t IS NULL OR cleared_t > {now}) ORDER BY id")
+    assert sorted(s["id"] for s in got["stale"]) == [r[0] for r in stale]
+    assert len(stale) == 2  # the one raised 9 days before the end, the one from October

@@ -160,7 +160,8 @@ def alarm_health(services: ServicesDep, _: Reader,
     if end_ns - start_ns > 400 * 86400 * NS:
         raise HTTPException(400, "at most 400 days at a time")
     return OrjsonResponse(alarm_health_measures(services.engine, start_ns, end_ns,
-                                                services.settings.flood_alarms))
+                                                services.settings.flood_alarms,
+                                                time.time_ns()))
 
 
 @router.get("/audit")

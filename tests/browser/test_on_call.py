@@ -1,9 +1,11 @@
 """On call, on the alerts page in a real browser: an alert's row says where its escalation
 ladder stands, an engineer's test page shows each tier delivered by a real SMTP server, and
-an alarm flood shows a banner and groups the list."""
+an alarm flood shows a banner and groups the list; the alarm-health page shows the month's
+ISA-18.2 measures."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,4 +101,24 @@ def test_an_alarm_flood_shows_a_banner_and_groups_the_list(
     groups = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#al-list tr.kz-group")]
     assert groups[0] == "KazSat-3 · Payload (12)", groups  # the most severe, the largest
     save_screenshot(driver, "alerts-flood")
+    assert severe_logs(driver) == []
+
+
+def test_the_alarm_health_page_shows_this_months_measures(
+        driver: object, site: tuple[Stack, Feeder, SmtpCatcher]) -> None:
+    stack, _, _ = site
+    driver.get_log("browser")
+    driver.get(stack.dashboard_url + "/alarm-health")
+    until(driver, lambda d: "per 10 min on average" in d.find_element(By.ID, "ah-body").text,
+          30, "the measures never showed")
+    with stack.client() as c:
+        month = c.get("/api/v1/alarm-health", params={"month": time.strftime("%Y-%m",
+                                                                             time.gmtime())})
+    m = month.json()
+    summary = driver.find_element(By.ID, "ah-summary").text
+    assert summary.startswith(f"{m['alarms']} alarms · "), (summary, m["alarms"])
+    assert m["alarms"] >= 13 and m["top10"], m
+    until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ah-rate .bars path"), 20,
+          "no bars drawn")
+    save_screenshot(driver, "alarm-health")
     assert severe_logs(driver) == []

@@ -34,3 +34,4 @@ def test_the_banner_shows_only_in_a_flood() -> None:
     text = alert_groups.flood_text({"active": True, "alarms": 50, "threshold": 10,
                                     "window_s": 600.0})
     assert text.startswith("ALARM FLOOD: 50 alarms in the last 10 min (more than 10).")
+
