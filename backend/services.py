@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 
 from backend import db, files
+from backend.alarm_report import send_monthly
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
 from backend.alert_plot import Plotter
@@ -55,11 +56,14 @@ class Services:
 
     def start_background(self) -> None:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
-        once-a-second alert tick (stale telemetry, email owed) and the retention job, run by
-        the one API process that holds them; and in every API process the live stream's
-        watches (states gone stale, what other processes changed). The API starts them,
-        one-off commands do not."""
+        once-a-second alert tick (stale telemetry, email owed, escalation steps due, flood
+        digests), the monthly alarm-health report (when someone is to get it) and the
+        retention job, run by the one API process that holds them; and in every API process
+        the live stream's watches (states gone stale, what other processes changed). The
+        API starts them, one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
+        if self.settings.report_email_to:
+            work.append(Ticker("alarm-report", self._monthly_report, 60.0, first_s=5.0))
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
         if self.cluster is not None:
@@ -76,6 +80,11 @@ class Services:
                                           self.store.latest))
         for job in self.live:
             job.start()
+
+    def _monthly_report(self) -> None:
+        """Queue last month's alarm-health report once (backend/alarm_report.py)."""
+        if send_monthly(self.engine, self.settings, time.time_ns()):
+            self.sender.wake()
 
     def close(self) -> None:
         for job in self.live:

@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     flood_alarms: int = Field(default=10, ge=1)
     flood_window_s: float = Field(default=600.0, gt=0)
     flood_digest_s: float = Field(default=120.0, gt=0)
+    # The monthly alarm-system health report (ISA-18.2 measures), comma-separated; empty:
+    # none is sent. It goes once the month is over (backend/alarm_report.py).
+    report_email_to: Annotated[list[str], NoDecode] = []
     notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
     stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
     stale_severity: Literal["warning", "critical"] = "warning"
@@ -180,8 +183,8 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = 60.0  # a waiting message is tried at least once a minute
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
-    @field_validator("email_to", "email_to_critical", "cors_origins", "trusted_proxies",
-                     mode="before")
+    @field_validator("email_to", "email_to_critical", "report_email_to", "cors_origins",
+                     "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
