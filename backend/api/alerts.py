@@ -149,6 +149,8 @@ def alarm_health(services: ServicesDep, _: Reader,
         year, number = int(month[:4]), int(month[5:])
         if not 1 <= number <= 12:
             raise HTTPException(400, f"month: {month!r} has no month {number}")
+        if not 1970 <= year <= 9998:
+            raise HTTPException(400, f"month: {month!r} is out of range (1970 to 9998)")
         first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
         after = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
         start_ns, end_ns = int(first.timestamp()) * NS, int(after.timestamp()) * NS
