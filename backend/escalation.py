@@ -12,6 +12,8 @@ acknowledges it, and test pages that run a whole ladder at once.
   higher severity's ladder) stops the steps still owed, with the reason, in the same
   transaction. A shelved alert starts no ladder: shelving is a reaction.
 - Back-filled breaches (older than alert_email_max_age_s) start no ladder.
+- Several alerts due to the same people at the same tier in one tick (a flood) make one
+  page listing them, not one page each.
 
 No lock of its own: the alarm server calls it under its lock with the transaction in hand.
 """
@@ -29,6 +31,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from backend import audit, db, notify
 from backend.alerts import OpenAlert
 from backend.ladder import LadderConfig, Tier
+from backend.limits import RANK
 from backend.mission import Mission
 from backend.settings import Settings, split_addresses
 from backend.store.base import NS
@@ -78,6 +81,8 @@ class Escalation:
         by_id = {op.id: op for op in opens}
         changed: list[int] = []
         queued = False
+        # The same people at the same tier for several alerts at once (a flood): one page.
+        together: dict[tuple[str, int], list[tuple[Row[Any], OpenAlert]]] = {}
         for step in due:
             if step.alert_id is None:
                 self._page(conn, step, None, now)
@@ -90,8 +95,13 @@ class Escalation:
             if why or op is None:
                 self._done(conn, step.id, now, "stopped", why)
             else:
-                self._page(conn, step, op, now)
-                queued = True
+                together.setdefault((step.recipients, step.tier), []).append((step, op))
+        for pages in together.values():
+            if len(pages) == 1:
+                self._page(conn, pages[0][0], pages[0][1], now)
+            else:
+                self._page_together(conn, pages, now)
+            queued = True
         return list(dict.fromkeys(changed)), queued
 
     # ---- test pages --------------------------------------------------------------------------
@@ -154,6 +164,38 @@ class Escalation:
             in_reply_to=in_reply_to, event_t=now, throttle_key=None, created_t=now,
             attempts=0, next_attempt_t=now))
         self._done(conn, step.id, now, "paged", None, mail.message_id)
+
+    def _page_together(self, conn: Connection, pages: list[tuple[Row[Any], OpenAlert]],
+                       now: int) -> None:
+        """One page for several alerts due to the same people at the same tier."""
+        first = pages[0][0]
+        to = split_addresses(first.recipients)
+        pages.sort(key=lambda p: (-RANK[p[1].severity], p[1].raised_t, p[1].id))
+        severity = pages[0][1].severity
+        lines = [f"Tier {first.tier}: {len(pages)} alerts are not acknowledged. "
+                 f"Acknowledge them to stop their ladders: {self._alerts_url()}", ""]
+        for step, op in pages:
+            tag, what = notify.subject_parts(self.mission, op.facts(op.raised_t), "raised")
+            lines.append(f"  {tag:<8} {what}  (alert {op.id}, raised "
+                         f"{format_time(op.raised_t)[11:19]} UTC, tier {step.tier} of "
+                         f"{step.tiers})")
+        lines += ["", "Times are UTC.", ""]
+        subject = f"{severity.upper()} tier {first.tier}: {len(pages)} alerts unacknowledged"
+        e = html.escape
+        body_html = ("<html><body style='font-family:sans-serif'>"
+                     f"<h2 style='color:#b00020'>{e(subject)}</h2>"
+                     + "".join(f"<pre style='margin:0'>{e(x)}</pre>" if x.startswith("  ")
+                               else f"<p>{e(x)}</p>" for x in lines if x)
+                     + "</body></html>")
+        message_id = (f"<alert-pages-{first.id}-{len(pages)}.{now // 1_000_000}@"
+                      f"{self._domain()}>")
+        conn.execute(db.outbox.insert().values(
+            message_id=message_id, alert_id=None, kind="page", recipients=",".join(to),
+            subject=subject, body_text="\n".join(lines), body_html=body_html,
+            in_reply_to=None, event_t=now, throttle_key=None, created_t=now, attempts=0,
+            next_attempt_t=now))
+        for step, _ in pages:
+            self._done(conn, step.id, now, "paged", None, message_id)
 
     def _alert_mail(self, step: Row[Any], alert: OpenAlert, to: list[str], now: int,
                     in_reply_to: str | None) -> notify.Email:

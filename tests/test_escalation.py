@@ -306,3 +306,33 @@ def test_an_acknowledgement_at_the_other_site_stops_the_ladder(
     assert [to for to, _ in pages(smtp)] == ["duty@example.org"]
     assert steps(akkol, 1) == [(1, "paged", None), (2, "stopped", "acknowledged by dana"),
                                (3, "stopped", "acknowledged by dana")]
+
+
+def test_alerts_due_to_the_same_people_at_once_make_one_page(
+        local: Callable[..., Services], smtp: SmtpCatcher) -> None:
+    smtp.start()
+    services = local()
+    t0 = time.time_ns() - 5 * NS
+    ingest(services, BUS2, "bus_voltage", [104.0] * 3, t0)  # KazSat-2's ladder
+    ingest(services, "power,satellite=kazsat-3", "bus_voltage", [105.0] * 3, t0)  # any's
+    now = time.time_ns()
+    services.alerts.tick(now)
+    deliver(services, now)
+    [page] = [m for m in smtp.messages() if "-pages-" in m.message_id]
+    assert page.recipients == ["duty@example.org"]
+    assert page.subject == "CRITICAL tier 1: 2 alerts unacknowledged"
+    body = page.text()
+    assert "CRITICAL KazSat-2 Bus voltage 104.00 V > 103 V  (alert 1," in body, body
+    assert "CRITICAL KazSat-3 Bus voltage 105.00 V > 103 V  (alert 2," in body, body
+    # Each alert's step names the one message, and its delivery.
+    for alert_id in (1, 2):
+        first = services.alerts.get(alert_id)["escalation"][0]
+        assert (first["state"], first["message_id"]) == ("paged", page.message_id)
+        assert first["delivered"]
+    # Their second tiers fall due apart (10 and 15 min): a page each.
+    services.alerts.tick(now + 10 * MIN)
+    deliver(services, now + 10 * MIN)
+    services.alerts.tick(now + 15 * MIN)
+    deliver(services, now + 15 * MIN)
+    assert [(to, s.split(":")[0]) for to, s in pages(smtp)] == [
+        ("lead@example.org", "CRITICAL tier 2"), ("lead@example.org", "CRITICAL tier 2")]
