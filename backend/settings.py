@@ -1,8 +1,10 @@
 """One settings object for the backend, read from KAZSAT_* environment variables and .env."""
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -175,6 +177,10 @@ class Settings(BaseSettings):
     # The monthly alarm-system health report (ISA-18.2 measures), comma-separated; empty:
     # none is sent. It goes once the month is over (backend/alarm_report.py).
     report_email_to: Annotated[list[str], NoDecode] = []
+    # Shift changes, local times in shift_timezone, comma-separated (the shift report,
+    # backend/shift_report.py).
+    shift_changes: Annotated[list[str], NoDecode] = ["08:00", "20:00"]
+    shift_timezone: str = "Asia/Almaty"
     notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
     stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
     stale_severity: Literal["warning", "critical"] = "warning"
@@ -188,6 +194,31 @@ class Settings(BaseSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
+
+    @field_validator("shift_changes", mode="before")
+    @classmethod
+    def _times(cls, value: object) -> object:
+        items = split_addresses(value) if isinstance(value, str) else value
+        if isinstance(items, list):
+            for item in items:
+                try:
+                    time_of_day = dt.time.fromisoformat(str(item))
+                except ValueError:
+                    raise ValueError(f"shift change {item!r} is not a time like 08:00") from None
+                if time_of_day.second or time_of_day.microsecond:
+                    raise ValueError(f"shift change {item!r}: whole minutes only")
+            if not items:
+                raise ValueError("at least one shift change time")
+        return items
+
+    @field_validator("shift_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is no time zone (e.g. Asia/Almaty)") from None
+        return value
 
     @field_validator("escalation_file", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
+from backend import shift_report as shifts
 from backend.alarm_health import measures as alarm_health_measures
 from backend.alerts import AlertConflict, AlertNotFound
 from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, request_time, require
@@ -164,6 +165,21 @@ def alarm_health(services: ServicesDep, _: Reader,
     return OrjsonResponse(alarm_health_measures(services.engine, start_ns, end_ns,
                                                 services.settings.flood_alarms,
                                                 time.time_ns()))
+
+
+@router.get("/shift-report")
+def shift_report(services: ServicesDep, _: Reader, at: str | None = None) -> OrjsonResponse:
+    """The report of the shift that `at` (RFC 3339) falls in; by default the last shift
+    that ended. Shift changes: KAZSAT_SHIFT_CHANGES in KAZSAT_SHIFT_TIMEZONE."""
+    now = time.time_ns()
+    s = services.settings
+    if at is not None:
+        start, end = shifts.shift_of(s, request_time(at, "at"))
+    else:
+        current, _end = shifts.shift_of(s, now)
+        start, end = shifts.shift_of(s, current - 1)
+    return OrjsonResponse(shifts.report(services.engine, services.store, services.registry,
+                                        start, end, now))
 
 
 @router.get("/audit")
