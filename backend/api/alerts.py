@@ -23,6 +23,7 @@ from backend.store.base import NS
 from backend.tokens import Principal
 
 AlertId = Annotated[int, Path(ge=1, le=2**53, description="alert id")]
+TestId = Annotated[int, Path(ge=1, le=2**53, description="test page id")]
 router = APIRouter(prefix="/api/v1", tags=["alerts"], default_response_class=OrjsonResponse)
 
 Acker = Annotated[Principal, Depends(require("ack"))]
@@ -130,7 +131,7 @@ def send_test_page(body: TestPageBody, services: ServicesDep, who: Engineer) -> 
 
 
 @router.get("/escalation/tests/{test_id}")
-def test_page(test_id: AlertId, services: ServicesDep, _: Reader) -> OrjsonResponse:
+def test_page(test_id: TestId, services: ServicesDep, _: Reader) -> OrjsonResponse:
     """A test page's tiers: when each was paged, and when the SMTP server accepted it."""
     try:
         return OrjsonResponse(services.alerts.test_page(test_id))
