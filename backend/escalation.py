@@ -55,7 +55,8 @@ class Escalation:
 
     def start(self, conn: Connection, alert: OpenAlert, now: int) -> int:
         """Write the steps of the ladder that matches the alert; how many."""
-        if alert.shelved(now) or now - alert.raised_t > self.settings.alert_email_max_age_s * NS:
+        # updated_t: the sample time of the raise, or of the escalation being started for.
+        if alert.shelved(now) or now - alert.updated_t > self.settings.alert_email_max_age_s * NS:
             return 0
         tiers = self.config.tiers_for(alert.severity, alert.satellite, alert.station)
         # Counted on the server clock (the tick's) from the raise or escalation.
