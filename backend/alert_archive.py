@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, or_, select
 
 from backend import audit, db
 from backend.alerts import AlertConflict, AlertNotFound, OpenAlert, alert_key, where
+from backend.escalation import steps_of
 from backend.mission import Mission
 from backend.timeutil import format_time
 
@@ -121,9 +122,10 @@ class AlertArchive:
     def get(self, alert_id: int) -> dict[str, Any]:
         with db.reader(self.engine).connect() as conn:
             row = conn.execute(select(db.alerts).where(db.alerts.c.id == alert_id)).first()
+            steps = steps_of(conn, [alert_id])
         if row is None:
             raise AlertNotFound(alert_id)
-        return self._out(row, time.time_ns())
+        return self._out(row, time.time_ns(), steps.get(alert_id, []))
 
     def list_alerts(self, status: str = "active", satellite: str | None = None,
                     station: str | None = None, severity: str | None = None,
@@ -155,9 +157,11 @@ class AlertArchive:
             conditions.append(a.raised_t < end_ns)
         query = select(db.alerts).where(*conditions).order_by(a.raised_t.desc(), a.id.desc())
         with db.reader(self.engine).connect() as conn:
-            return [self._out(r, now) for r in conn.execute(query.limit(limit))]
+            rows = conn.execute(query.limit(limit)).all()
+            steps = steps_of(conn, [r.id for r in rows])
+        return [self._out(r, now, steps.get(r.id, [])) for r in rows]
 
-    def _out(self, r: Row[Any], now: int) -> dict[str, Any]:
+    def _out(self, r: Row[Any], now: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
         p = self.mission.parameters.get(r.parameter or "")
         value = None
         if r.value is not None:
@@ -172,7 +176,8 @@ class AlertArchive:
                 "acked_by": r.acked_by,
                 "acked_at": format_time(r.acked_t) if r.acked_t is not None else None,
                 "ack_comment": r.ack_comment,
-                "shelved_until": format_time(shelved) if shelved else None}
+                "shelved_until": format_time(shelved) if shelved else None,
+                "escalation": steps}
 
 
 def _target(row: Row[Any]) -> str:

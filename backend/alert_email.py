@@ -6,6 +6,8 @@ that carries it (backend.outbox sends it; backend.notify composes it).
   never emailed.
 - At most one raise or escalation per series (or entity) and severity per
   `alert_email_interval_s` (notify.Throttle); the next message counts the crossings held back.
+- In an alarm flood a raise or escalation goes into the next digest instead of its own
+  message (backend/flood.py).
 - Email held back (rate limit, shelf) is owed, not dropped: an alert still open when the
   interval is over and the shelf is off gets its raise or escalation emailed then (`due`),
   so on-call's last word on a breach that holds is never an older "cleared".
@@ -16,16 +18,18 @@ connection of the transaction that records the change.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from backend import db, notify
+from backend import db, flood, notify
+from backend.alert_plot import PlotSpec
 from backend.alerts import OpenAlert
 from backend.limits import RANK
-from backend.mission import Mission
+from backend.mission import Limits, Mission
 from backend.settings import Settings
 from backend.store.base import NS
 
@@ -50,6 +54,9 @@ class AlertMailer:
         self.on_queued = on_queued  # wakes the outbox sender
         self._throttle = notify.Throttle(int(settings.alert_email_interval_s * NS))
         self._mailed: dict[int, _Mailed] = {}  # by open alert id
+        # A parameter's limits in force and their source ("mission default", "override by
+        # erlan since ..."), read in the transaction in hand; the alarm server's.
+        self.limit_set: Callable[[Connection, str], tuple[Limits, str] | None] | None = None
         self._said: set[str] = set()
 
     def load(self, conn: Connection, opens: list[OpenAlert]) -> None:
@@ -61,15 +68,18 @@ class AlertMailer:
         if ids:
             for alert_id, count, first in conn.execute(
                     select(o.alert_id, func.count(), func.min(o.id))
-                    .where(o.alert_id.in_(ids)).group_by(o.alert_id)):
+                    .where(o.alert_id.in_(ids), o.kind.in_(notify.KINDS))
+                    .group_by(o.alert_id)):
                 mailed = self._mailed[alert_id]
                 mailed.messages = count
                 mailed.first_message_id = conn.execute(
                     select(o.message_id).where(o.id == first)).scalar()
             for alert_id, throttle_key in conn.execute(
-                    select(o.alert_id, o.throttle_key).where(o.alert_id.in_(ids),
-                                                             o.kind != "cleared")):
+                    select(o.alert_id, o.throttle_key).where(
+                        o.alert_id.in_(ids), o.kind.in_(("raised", "escalated")))):
                 _emailed(self._mailed[alert_id], throttle_key.rpartition(":")[2])
+            for alert_id, severity in flood.digested(conn, ids).items():
+                _emailed(self._mailed[alert_id], severity)
         self._throttle.last = dict(conn.execute(
             select(o.throttle_key, func.max(o.event_t)).where(o.throttle_key.is_not(None))
             .group_by(o.throttle_key)).all())
@@ -96,6 +106,12 @@ class AlertMailer:
         to = self._recipients(alert, mailed, kind, event_t, now)
         if not to:
             return False
+        if kind != "cleared" and flood.flood(conn, self.settings, now).active:
+            # In flood: the next digest carries it (backend/flood.py).
+            flood.queue(conn, alert, kind, to, event_t, now)
+            _emailed(mailed, alert.severity)
+            mailed.held = None
+            return False
         throttle_key, suppressed = None, 0
         if kind != "cleared":
             throttle_key = f"{alert.key}:{alert.severity}"
@@ -109,10 +125,18 @@ class AlertMailer:
             if mailed.held == throttle_key:
                 suppressed -= 1  # its own crossing, counted when it was held back
         n = mailed.messages + 1
-        mail = notify.compose(self.settings, self.mission,
-                              alert.facts(replay_t or event_t, cleared_t), kind, n, now, to,
-                              mailed.first_message_id, suppressed)
-        conn.execute(db.outbox.insert().values(
+        facts = alert.facts(replay_t or event_t, cleared_t)
+        limits = (self.limit_set(conn, alert.parameter)
+                  if self.limit_set and alert.kind == "limit" and alert.parameter else None)
+        mail = notify.compose(self.settings, self.mission, facts, kind, n, now, to,
+                              mailed.first_message_id, suppressed,
+                              limits[1] if limits else None)
+        plot = None
+        if limits is not None and alert.series_id is not None and alert.parameter:
+            plot = json.dumps(PlotSpec(alert.series_id, alert.parameter,
+                                       notify.plot_title(self.mission, facts),
+                                       facts.event_t, limits[0].model_dump()).as_json())
+        conn.execute(db.outbox.insert().values(plot_json=plot,
             message_id=mail.message_id, alert_id=alert.id, kind=kind,
             recipients=",".join(to), subject=mail.subject, body_text=mail.text,
             body_html=mail.html, in_reply_to=mailed.first_message_id, event_t=event_t,

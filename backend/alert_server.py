@@ -37,11 +37,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from backend import db, notify
+from backend import db, flood, notify
 from backend.alert_archive import AlertArchive, Shelves
 from backend.alert_email import AlertMailer
 from backend.alert_sync import Generation
-from backend.alerts import OpenAlert, alert_key, where
+from backend.alerts import AlertNotFound, OpenAlert, alert_key, where
+from backend.escalation import Escalation, NoLadder, steps_of
 from backend.limits import RANK, LimitChecker, Transition
 from backend.mission import Limits, Mission
 from backend.stale import Entity, StaleWatch, Stopped
@@ -58,7 +59,8 @@ LatestReader = Callable[[Connection], dict[int, tuple[int, float]]]
 class AlertServer:
     def __init__(self, engine: Engine, mission: Mission, checker: LimitChecker,
                  archive: AlertArchive, mailer: AlertMailer, stale: StaleWatch | None,
-                 stale_severity: str, latest: LatestReader) -> None:
+                 stale_severity: str, latest: LatestReader,
+                 escalation: Escalation | None = None) -> None:
         self.engine = engine
         self.mission = mission
         self.checker = checker
@@ -66,6 +68,8 @@ class AlertServer:
         self.mailer = mailer
         self.stale = stale  # None: stopped telemetry raises no alert
         self.stale_severity = stale_severity
+        self.escalation = escalation  # None: no ladder (backend/escalation.py)
+        mailer.limit_set = self._limit_set
         self.generation = Generation()
         self._latest = latest
         self._lock = threading.RLock()
@@ -201,6 +205,10 @@ class AlertServer:
             op.severity, op.acked = tr.new, False
         self.archive.moved(conn, op, escalated)
         self._touched.append(op.id)
+        if escalated and self.escalation is not None:
+            # The lesser severity's ladder gives way to this one's, from its first tier.
+            self.escalation.stop(conn, op.id, f"escalated to {op.severity}", now)
+            self.escalation.start(conn, op, now)
         if not escalated:
             log.info("alert %d now %s: %s", op.id, tr.new, label)
             return False
@@ -216,16 +224,21 @@ class AlertServer:
         op.id = self.archive.raised(conn, op, shelf[1] if shelf else None)
         self._open[op.key] = op
         self._touched.append(op.id)
+        if self.escalation is not None:
+            self.escalation.start(conn, op, now)
 
     def _close(self, conn: Connection, op: OpenAlert, t: int) -> None:
         self.archive.cleared(conn, op.id, t)
+        if self.escalation is not None:
+            self.escalation.stop(conn, op.id, "cleared", t)
         del self._open[op.key]
         self._touched.append(op.id)
 
     # ---- once a second, at one site: stale telemetry, owed email -----------------------------
 
     def tick(self, now: int | None = None) -> None:
-        """Raise or clear stale alerts, send email that was held back and is due now. A
+        """Raise or clear stale alerts, send email that was held back and is due now, page
+        the escalation steps due and send the flood digests due. A
         duty of one site at a time (backend/duties.py): the stale watch judges arrival on
         this process's clock."""
         now = time.time_ns() if now is None else now
@@ -235,6 +248,8 @@ class AlertServer:
                 stopped, resumed = self.stale.check(now) if self.stale else ([], [])
                 queued = self._stale_changes(conn, stopped, resumed, now)
                 queued |= self._send_owed(conn, now)
+                queued |= self._page_due(conn, now)
+                queued |= flood.send_due(conn, self.mailer.settings, self.mission, now) > 0
         except BaseException:
             if self.stale and mark is not None:
                 self.stale.restore(mark)  # what it saw change is told again next time
@@ -308,6 +323,55 @@ class AlertServer:
             self.mailer.send(conn, op, kind, t, now, replay_t=replay_t)
         return True
 
+    def _page_due(self, conn: Connection, now: int) -> bool:
+        """Page the escalation steps due now; True when a message was queued."""
+        if self.escalation is None:
+            return False
+        changed, queued = self.escalation.page_due(conn, self._open.values(), now)
+        if changed:
+            self.generation.advance(conn)  # the alerts' rows show their ladders
+            self._touched.extend(changed)
+        return queued
+
+    def send_test_page(self, actor: str, role: str, severity: str,
+                       entity: str | None) -> dict[str, Any]:
+        """Page every tier of the ladder for (severity, entity) with a test message now;
+        the test and its steps (escalation.NoLadder when no ladder covers it)."""
+        if self.escalation is None:
+            raise NoLadder("no escalation ladder is configured (KAZSAT_ESCALATION_FILE)")
+        now = time.time_ns()
+        with self.transaction() as conn:
+            test_id = self.escalation.send_test(conn, actor, role, severity, entity, now)
+        self.mailer.wake()
+        log.info("test page %d sent by %s through the %s ladder%s", test_id, actor, severity,
+                 f" of {entity}" if entity else "")
+        return self.test_page(test_id)
+
+    def test_page(self, test_id: int) -> dict[str, Any]:
+        """A test page's steps with each tier's delivery."""
+        with db.reader(self.engine).connect() as conn:
+            steps = steps_of(conn, test_id=test_id).get(test_id)
+        if not steps:
+            raise AlertNotFound(test_id)
+        return {"test": test_id, "steps": steps,
+                "delivered": all(st["delivered"] for st in steps)}
+
+    def _limit_set(self, conn: Connection, parameter: str) -> tuple[Limits, str] | None:
+        """A numeric parameter's limits in force, and whose: 'warning 98–102 V, critical
+        97–103 V (mission default)' or '(override by erlan since ...)'."""
+        p = self.mission.parameters.get(parameter)
+        if p is None or p.type not in ("float", "int"):
+            return None
+        limits = self.checker.effective_limits(p)
+        source = "mission default"
+        if parameter in self.checker.overrides:
+            o = db.limit_overrides.c
+            row = conn.execute(select(o.changed_by, o.changed_t)
+                               .where(o.parameter == parameter)).first()
+            if row is not None:
+                source = f"override by {row.changed_by} since {format_time(row.changed_t)}"
+        return limits, f"{notify.limit_set_text(limits, p.unit)} ({source})"
+
     def _clock(self, op: OpenAlert, now: int) -> int:
         """The time an alert's rate limit is counted on, as when it was raised: its
         series' newest sample for a limit alert (the breach held until then), the
@@ -327,6 +391,8 @@ class AlertServer:
             op = self._open.get(alert_key(row.kind, row.series_id, row.satellite, row.station))
             if op is not None and op.id == alert_id:
                 op.acked = True
+            if self.escalation is not None:
+                self.escalation.stop(conn, alert_id, f"acknowledged by {actor}", now)
         log.info("alert %d acknowledged by %s: %s", alert_id, actor, comment or "-")
         return self.archive.get(alert_id)
 
@@ -343,6 +409,8 @@ class AlertServer:
             key = alert_key(row.kind, row.series_id, row.satellite, row.station)
             if until:
                 self._shelves[key] = (until, actor)
+                if self.escalation is not None:
+                    self.escalation.stop(conn, alert_id, f"shelved by {actor}", now)
             else:
                 self._shelves.pop(key, None)
             op = self._open.get(key)
@@ -363,6 +431,12 @@ class AlertServer:
                     limit: int = 200) -> list[dict[str, Any]]:
         return self.archive.list_alerts(status, satellite, station, severity, start_ns,
                                         end_ns, limit)
+
+    def flood(self, now: int | None = None) -> dict[str, Any]:
+        """Whether alarms are in flood now (backend/flood.py), and how many in the window."""
+        now = time.time_ns() if now is None else now
+        with db.reader(self.engine).connect() as conn:
+            return flood.flood(conn, self.mailer.settings, now).as_dict()
 
     def counts(self, now: int | None = None) -> dict[str, int]:
         """Open alerts; unacknowledged ones (shelved ones left out) by severity."""

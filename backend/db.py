@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -202,11 +203,59 @@ outbox = Table(
     Column("last_error", Text),
     Column("sent_t", BigInteger),
     Column("failed_t", BigInteger),  # refused for good (5xx every attempt); never retried
+    # The alert's plot (backend/alert_plot.py): what to draw, fixed when composed; the PNG,
+    # rendered by the sender before the first attempt and kept so a resend is the same.
+    Column("plot_json", Text),
+    Column("plot_png", LargeBinary),
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
 # What reloading the email state reads: an open alert's messages, a rate limit's last one.
 outbox_alert = Index("outbox_alert", outbox.c.alert_id)
 outbox_throttle = Index("outbox_throttle", outbox.c.throttle_key, outbox.c.event_t)
+
+# The escalation ladder's steps (backend/escalation.py): one row per tier owed, written with
+# the alert change that starts the ladder, due at due_t. A step is done once: paged (its
+# message written to the outbox in the same transaction, message_id naming it) or stopped
+# (acknowledged, shelved, cleared, superseded by an escalation; `reason` says which). A test
+# page (test_id, no alert) runs the whole ladder at once.
+escalation_steps = Table(
+    "escalation_steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id")),
+    Column("test_id", Integer),
+    Column("severity", String(16), nullable=False),
+    Column("entity", String(32)),  # a test page's satellite or station, if any
+    Column("tier", Integer, nullable=False),  # 1, 2, ...
+    Column("tiers", Integer, nullable=False),  # how many the ladder has
+    Column("after_s", Float, nullable=False),  # the delay configured for the tier
+    Column("recipients", Text, nullable=False),  # comma-separated
+    Column("due_t", BigInteger, nullable=False),
+    Column("done_t", BigInteger),
+    Column("outcome", String(16)),  # paged | stopped
+    Column("reason", Text),
+    Column("message_id", String(255)),
+    Column("created_t", BigInteger, nullable=False),
+)
+Index("escalation_owed", escalation_steps.c.done_t, escalation_steps.c.due_t)
+Index("escalation_alert", escalation_steps.c.alert_id)
+Index("escalation_test", escalation_steps.c.test_id)
+
+# Alert email held for a flood digest (backend/flood.py): the raise or escalation that
+# would have been emailed, to whom, written with the alert change; message_id once a
+# digest carrying it is in the outbox (same transaction).
+digest_items = Table(
+    "digest_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # raised | escalated
+    Column("severity", String(16), nullable=False),
+    Column("recipients", Text, nullable=False),  # comma-separated
+    Column("event_t", BigInteger, nullable=False),
+    Column("queued_t", BigInteger, nullable=False),
+    Column("message_id", String(255)),
+)
+Index("digest_pending", digest_items.c.message_id, digest_items.c.queued_t)
+Index("digest_alert", digest_items.c.alert_id)
 
 audit = Table(
     "audit", metadata,

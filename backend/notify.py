@@ -8,6 +8,7 @@ again after a crash is the same message and mail clients fold the copy.
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import html
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -17,11 +18,16 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Row
 
-from backend.mission import Mission
+from backend.mission import Limits, Mission
 from backend.settings import Settings, split_addresses
 from backend.timeutil import format_time
 
 KINDS = ("raised", "escalated", "cleared")
+# Where an alert email's HTML shows its plot (backend/alert_plot.py), when it has one.
+PLOT_MARK = "<!--kazsat-plot-->"
+# Headers on one line up to SMTP's 998 characters: folded at 78, a subject too long for
+# the first line starts its second with a space that some clients keep ("  [KazSat ...").
+HEADERS_UNFOLDED = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,10 @@ def replay_url(settings: Settings, facts: AlertFacts) -> str:
 
 def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, n: int,
             created_t: int, to: list[str], in_reply_to: str | None = None,
-            suppressed: int = 0) -> Email:
-    """The message for an alert that was raised, escalated or cleared."""
+            suppressed: int = 0, limit_set: str | None = None) -> Email:
+    """The message for an alert that was raised, escalated or cleared. `limit_set`: the
+    parameter's limits in force and where they come from. The HTML holds PLOT_MARK where
+    the plot goes, if the outbox row carries one (`to_mime`)."""
     where = _where(mission, facts)
     p = mission.parameters.get(facts.parameter or "")
     value = format_value(mission, facts.parameter, facts.value)
@@ -104,8 +112,7 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
                     "escalated": f"{where} {what} {value}: {facts.limit} "
                                  f"(escalated to {facts.severity})",
                     "cleared": f"{where} {what} back within limits ({value})"}[kind]
-    tag = "cleared" if kind == "cleared" else facts.severity.upper()
-    subject = f"[KazSat {tag}] {headline}"
+    subject = " ".join(subject_parts(mission, facts, kind))
 
     rows: list[tuple[str, str]] = []
     if facts.satellite:
@@ -123,7 +130,10 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
     else:
         rows.append(("Parameter", "all telemetry of this " +
                      ("satellite" if facts.satellite else "station")))
-    rows += [("Limit", facts.limit), ("Severity", facts.severity),
+    rows.append(("Limit", facts.limit))
+    if limit_set:
+        rows.append(("Limit set", limit_set))
+    rows += [("Severity", facts.severity),
              ("State", "cleared" if kind == "cleared" else facts.state),
              ("Raised", format_time(facts.raised_t)), ("Updated", format_time(facts.updated_t))]
     if facts.cleared_t is not None:
@@ -138,7 +148,7 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
               f"{settings.public_dashboard_url.rstrip('/')}/alerts")
 
     width = max(len(k) for k, _ in rows) + 2
-    text = "\n".join([subject.partition("] ")[2], ""] +
+    text = "\n".join([headline, ""] +
                      [f"{k + ':':<{width}}{v}" for k, v in rows] +
                      (["", note] if note else []) + ["", footer, ""])
     e = html.escape
@@ -149,12 +159,63 @@ def compose(settings: Settings, mission: Mission, facts: AlertFacts, kind: str, 
         + (f"<a href='{e(v)}'>replay at {e(format_time(facts.event_t or facts.raised_t))}"
            "</a>" if k == "Replay" else e(v)) + "</td></tr>" for k, v in rows)
     body_html = (f"<html><body style='font-family:sans-serif'>"
-                 f"<h2 style='color:{color}'>{e(subject.partition('] ')[2])}</h2>"
-                 f"<table>{cells}</table>"
+                 f"<h2 style='color:{color}'>{e(headline)}</h2>"
+                 f"{PLOT_MARK}<table>{cells}</table>"
                  + (f"<p>{e(note)}</p>" if note else "") +
                  f"<p style='color:#555'>{e(footer)}</p></body></html>")
     return Email(message_id(settings, facts.id, kind, n, created_t), to, subject, text,
                  body_html, created_t, in_reply_to)
+
+
+def subject_parts(mission: Mission, facts: AlertFacts, kind: str) -> tuple[str, str]:
+    """A subject a phone's lock screen shows whole, in two parts: ('CRITICAL', 'KazSat-2
+    Bus voltage 104.40 V > 103 V'), ('Cleared', 'KazSat-2 Bus voltage 100.00 V'),
+    ('WARNING', 'Akkol → KazSat-3 telemetry stopped'). The sender's name says KazSat."""
+    tag = "Cleared" if kind == "cleared" else facts.severity.upper()
+    where = _where(mission, facts)
+    if facts.kind == "stale":
+        return tag, f"{where} telemetry {'resumed' if kind == 'cleared' else 'stopped'}"
+    if facts.kind == "cluster":
+        return tag, ("Monitor: redundancy restored" if kind == "cleared" else
+                     f"Monitor: {facts.limit}")
+    p = mission.parameters.get(facts.parameter or "")
+    label = (p.label or p.key) if p is not None else (facts.parameter or "")
+    value = format_value(mission, facts.parameter, facts.value)
+    if kind == "cleared":
+        return tag, f"{where} {label} {value}".strip()
+    return tag, f"{where} {label} {value} {_bound(facts.limit)}".strip()
+
+
+def _bound(limit: str) -> str:
+    """'critical high 103 V' -> '> 103 V', 'warning low 8 dB' -> '< 8 dB', 'expected
+    true' -> '(expected true)', 'critical state' -> ''."""
+    words = limit.split(" ", 2)
+    if len(words) == 3 and words[1] in ("high", "low"):
+        return f"{'>' if words[1] == 'high' else '<'} {words[2]}"
+    return f"({limit})" if limit.startswith("expected") else ""
+
+
+def plot_title(mission: Mission, facts: AlertFacts) -> str:
+    """'KazSat-2 bus_voltage: the hour before 12:00:02 UTC'."""
+    return (f"{_where(mission, facts)} {facts.parameter}: the hour before "
+            f"{format_time(facts.event_t)[11:19]} UTC")
+
+
+def limit_set_text(limits: Limits, unit: str) -> str:
+    """'warning 98–102 V, critical 97–103 V', 'warning low 100 W' (one side only)."""
+    parts = []
+    for severity in ("warning", "critical"):
+        band = getattr(limits, severity)
+        if band is None or (band.low is None and band.high is None):
+            continue
+        u = f" {unit}" if unit else ""
+        if band.low is not None and band.high is not None:
+            parts.append(f"{severity} {band.low:g}–{band.high:g}{u}")
+        elif band.low is not None:
+            parts.append(f"{severity} low {band.low:g}{u}")
+        else:
+            parts.append(f"{severity} high {band.high:g}{u}")
+    return ", ".join(parts) or "none"
 
 
 def format_value(mission: Mission, parameter: str | None, value: float | None) -> str:
@@ -176,9 +237,10 @@ def _where(mission: Mission, facts: AlertFacts) -> str:
     return f"{sta} → {sat}" if sat and sta else (sat or sta or "")
 
 
-def to_mime(row: Row[Any], sender: str) -> EmailMessage:
-    """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored)."""
-    msg = EmailMessage()
+def to_mime(row: Row[Any], sender: str, plot_png: bytes | None = None) -> EmailMessage:
+    """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored), with
+    its plot (the row's, or `plot_png` just rendered) as an inline image of the HTML part."""
+    msg = EmailMessage(policy=HEADERS_UNFOLDED)
     msg["From"] = sender
     msg["To"] = ", ".join(split_addresses(row.recipients))
     msg["Subject"] = row.subject
@@ -191,7 +253,21 @@ def to_mime(row: Row[Any], sender: str) -> EmailMessage:
     if row.alert_id is not None:
         msg["X-KazSat-Alert"] = str(row.alert_id)
     msg.set_content(row.body_text)
-    msg.add_alternative(row.body_html, subtype="html")
+    body_html = row.body_html
+    png = plot_png or row.plot_png
+    if png:
+        cid = "plot." + row.message_id.strip("<>")
+        body_html = body_html.replace(
+            PLOT_MARK, f"<p><img src='cid:{cid}' width='640' height='240' alt='the last hour "
+                       f"with its limits'></p>")
+        msg.add_alternative(body_html, subtype="html")
+        html_part = next(part for part in msg.iter_parts()
+                         if part.get_content_type() == "text/html")
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
+                              filename="last-hour.png")
+    else:
+        msg.add_alternative(body_html.replace(PLOT_MARK, ""), subtype="html")
     return msg
 
 

@@ -15,11 +15,13 @@ One API process sends for a database: the one holding the cluster's duties
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from email.utils import parseaddr
 from typing import Any
 
@@ -27,6 +29,7 @@ from sqlalchemy import Engine, Row, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import db
+from backend.alert_plot import PlotSpec
 from backend.notify import to_mime
 from backend.settings import Settings, split_addresses
 from backend.store.base import NS
@@ -50,6 +53,8 @@ class OutboxSender:
         self._thread: threading.Thread | None = None
         self._down_since: float | None = None
         self._said_unconfigured = False
+        # Renders an alert email's plot before its first attempt (backend/alert_plot.py).
+        self.plotter: Callable[[PlotSpec], bytes] | None = None
 
     # ---- life ------------------------------------------------------------------------------
 
@@ -143,8 +148,9 @@ class OutboxSender:
             for row in rows:
                 if self._stop.is_set():
                     break
+                plot = self._plot(row)
                 try:
-                    refused = smtp.send_message(to_mime(row, s.email_sender), sender,
+                    refused = smtp.send_message(to_mime(row, s.email_sender, plot), sender,
                                                 split_addresses(row.recipients))
                 except smtplib.SMTPRecipientsRefused as exc:
                     self._failed(row, _reason(exc), permanent=_permanent(exc))
@@ -167,6 +173,22 @@ class OutboxSender:
                 smtp.close()
         woken = self._wake_waiting() if sent else 0
         return woken > 0 or sent == len(rows) == BATCH
+
+    def _plot(self, row: Row[Any]) -> bytes | None:
+        """The row's plot, rendered and kept the first time (a resend is the same message).
+        A plot that cannot be drawn is left out (b""), never holding the message back."""
+        if row.plot_json is None or row.plot_png is not None or self.plotter is None:
+            return row.plot_png  # type: ignore[no-any-return]
+        try:
+            png = self.plotter(PlotSpec.from_json(json.loads(row.plot_json)))
+        except Exception:
+            log.exception("alert email %s: its plot could not be drawn; sent without it",
+                          row.message_id)
+            png = b""
+        with self.engine.begin() as conn:
+            conn.execute(update(db.outbox).where(db.outbox.c.id == row.id)
+                         .values(plot_png=png))
+        return png
 
     def _wake_waiting(self) -> int:
         """The server takes mail again: messages backing off because it was unreachable

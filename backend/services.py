@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 
 from backend import db, files
+from backend.alarm_report import send_monthly
 from backend.alert_archive import AlertArchive
 from backend.alert_email import AlertMailer
+from backend.alert_plot import Plotter
 from backend.alert_server import AlertServer, LatestReader
 from backend.cluster import ClusterView, ClusterWatch
 from backend.duties import Duties, Duty
+from backend.escalation import Escalation
 from backend.ingest import Ingestor
+from backend.ladder import load_ladder
 from backend.limits import LimitChecker
 from backend.mission import Mission, load_mission
 from backend.outbox import OutboxSender
@@ -52,11 +56,14 @@ class Services:
 
     def start_background(self) -> None:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
-        once-a-second alert tick (stale telemetry, email owed) and the retention job, run by
-        the one API process that holds them; and in every API process the live stream's
-        watches (states gone stale, what other processes changed). The API starts them,
-        one-off commands do not."""
+        once-a-second alert tick (stale telemetry, email owed, escalation steps due, flood
+        digests), the monthly alarm-health report (when someone is to get it) and the
+        retention job, run by the one API process that holds them; and in every API process
+        the live stream's watches (states gone stale, what other processes changed). The
+        API starts them, one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
+        if self.settings.report_email_to:
+            work.append(Ticker("alarm-report", self._monthly_report, 60.0, first_s=5.0))
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
         if self.cluster is not None:
@@ -73,6 +80,11 @@ class Services:
                                           self.store.latest))
         for job in self.live:
             job.start()
+
+    def _monthly_report(self) -> None:
+        """Queue last month's alarm-health report once (backend/alarm_report.py)."""
+        if send_monthly(self.engine, self.settings, time.time_ns()):
+            self.sender.wake()
 
     def close(self) -> None:
         for job in self.live:
@@ -104,18 +116,22 @@ def open_store(settings: Settings, engine: Engine, registry: SeriesRegistry) -> 
 
 def build_services(settings: Settings) -> Services:
     mission = load_mission(settings.mission_file)
+    # The escalation ladder, checked before anything starts: a mistake stops the API.
+    ladder = load_ladder(settings.escalation_file, mission)
     engine = open_database(settings)
     registry = SeriesRegistry(engine, mission)
     store = open_store(settings, engine, registry)
     checker = LimitChecker(registry.by_id, {}, settings.clock_tolerance_s)
     sender = OutboxSender(engine, settings)
+    sender.plotter = Plotter(store, mission)
     # checking -> the alarm server -> its listeners (archive, email); stale telemetry is
     # checked on the server's tick. The state is the database's (backend/alert_server.py).
     stale = (StaleWatch(mission, registry.by_id, settings.stale_alert_s, checker.newest_t)
              if settings.stale_alert_s > 0 else None)
     alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
-                         settings.stale_severity, latest_reader(store))
+                         settings.stale_severity, latest_reader(store),
+                         Escalation(settings, mission, ladder) if ladder.ladders else None)
     latest = store.latest()  # first: puts back latest rows a wrong clock left ahead of now
     alerts.refresh()
     if alerts.counts()["active"]:

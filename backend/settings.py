@@ -1,8 +1,10 @@
 """One settings object for the backend, read from KAZSAT_* environment variables and .env."""
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -163,6 +165,22 @@ class Settings(BaseSettings):
     email_to_entity: dict[str, str] = {}
     alert_email_interval_s: float = 300.0  # per series and severity: one message at most
     alert_email_max_age_s: float = 900.0  # breaches in older samples (back-fill) send none
+    # The escalation ladder (docs/alerts.md "Escalation"): a YAML file of tiers of
+    # recipients paged while an alert stays unacknowledged. Empty: no ladder.
+    escalation_file: Path | None = None
+    # Alarm floods (ISA-18.2: more than 10 alarms in 10 minutes for one operator): with
+    # more than flood_alarms alerts raised in flood_window_s, alert email becomes a digest,
+    # sent once its oldest alarm has waited flood_digest_s.
+    flood_alarms: int = Field(default=10, ge=1)
+    flood_window_s: float = Field(default=600.0, gt=0)
+    flood_digest_s: float = Field(default=120.0, gt=0)
+    # The monthly alarm-system health report (ISA-18.2 measures), comma-separated; empty:
+    # none is sent. It goes once the month is over (backend/alarm_report.py).
+    report_email_to: Annotated[list[str], NoDecode] = []
+    # Shift changes, local times in shift_timezone, comma-separated (the shift report,
+    # backend/shift_report.py).
+    shift_changes: Annotated[list[str], NoDecode] = ["08:00", "20:00"]
+    shift_timezone: str = "Asia/Almaty"
     notify_cleared: bool = True  # a cleared notice follows an emailed alert that clears
     stale_alert_s: float = 30.0  # an entity with no new sample this long: alert (0: never)
     stale_severity: Literal["warning", "critical"] = "warning"
@@ -171,11 +189,41 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = 60.0  # a waiting message is tried at least once a minute
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
-    @field_validator("email_to", "email_to_critical", "cors_origins", "trusted_proxies",
-                     mode="before")
+    @field_validator("email_to", "email_to_critical", "report_email_to", "cors_origins",
+                     "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_addresses(value) if isinstance(value, str) else value
+
+    @field_validator("shift_changes", mode="before")
+    @classmethod
+    def _times(cls, value: object) -> object:
+        items = split_addresses(value) if isinstance(value, str) else value
+        if isinstance(items, list):
+            for item in items:
+                try:
+                    time_of_day = dt.time.fromisoformat(str(item))
+                except ValueError:
+                    raise ValueError(f"shift change {item!r} is not a time like 08:00") from None
+                if time_of_day.second or time_of_day.microsecond:
+                    raise ValueError(f"shift change {item!r}: whole minutes only")
+            if not items:
+                raise ValueError("at least one shift change time")
+        return items
+
+    @field_validator("shift_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is no time zone (e.g. Asia/Almaty)") from None
+        return value
+
+    @field_validator("escalation_file", mode="before")
+    @classmethod
+    def _no_file(cls, value: object) -> object:
+        return None if value == "" else value
 
     def retention_days(self) -> dict[int, float]:
         """Days kept per level in seconds (0 for raw samples); 0 days means forever."""

@@ -239,6 +239,26 @@ def shelve(alert_id: int | str, minutes: int | str, comment: str) -> None:
             json={"minutes": whole_number(minutes, "shelve minutes"), "comment": comment})
 
 
+def alarm_health(month: str) -> dict:
+    """The alarm system's ISA-18.2 measures over a month ('2026-11')."""
+    if not (len(month) == 7 and month[4] == "-" and (month[:4] + month[5:]).isdigit()):
+        raise InvalidInput(f"month must be YYYY-MM, not {month!r}")
+    return dict(request("GET", "/api/v1/alarm-health", params={"month": month}))
+
+
+def send_test_page(severity: str, entity: str | None) -> dict:
+    """Page every tier of the ladder for (severity, entity) with a test message."""
+    if severity not in ("warning", "critical"):
+        raise InvalidInput(f"severity must be warning or critical, not {severity!r}")
+    return dict(request("POST", "/api/v1/escalation/test",
+                        json={"severity": severity, "entity": entity or None}))
+
+
+def test_page(test_id: int | str) -> dict:
+    """A test page's tiers and their delivery."""
+    return dict(request("GET", f"/api/v1/escalation/tests/{whole_number(test_id, 'test')}"))
+
+
 def eclipses(start: str, end: str) -> list[dict]:
     """Every satellite's eclipses overlapping [start, end)."""
     return request("GET", "/api/v1/eclipses", params={"start": start, "end": end})["eclipses"]

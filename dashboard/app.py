@@ -30,7 +30,8 @@ def nav_links(mission: dict | None) -> list[tuple[str, str]]:
     if mission:
         links += [(s["name"], f"/satellite/{sid}") for sid, s in mission["satellites"].items()]
         links += [(s["name"], f"/station/{sid}") for sid, s in mission["stations"].items()]
-    return [*links, ("Alerts", "/alerts"), ("Replay", "/replay")]
+    return [*links, ("Alerts", "/alerts"), ("Replay", "/replay"),
+            ("Alarm health", "/alarm-health")]
 
 
 def shell() -> html.Div:
@@ -67,7 +68,14 @@ def create_app() -> Dash:
                update_title=None, suppress_callback_exceptions=True)
     # Page modules register themselves with dash.register_page; imported here, after the
     # app exists, rather than discovered from the folder, so they import as a package.
-    from dashboard.pages import alerts, overview, replay, satellite, station  # noqa: F401
+    from dashboard.pages import (  # noqa: F401
+        alarm_health,
+        alerts,
+        overview,
+        replay,
+        satellite,
+        station,
+    )
 
     app.layout = shell
     app.clientside_callback(ClientsideFunction("kazsat", "nav"),

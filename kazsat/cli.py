@@ -66,14 +66,20 @@ def api(host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     from backend.api.app import create_app
+    from backend.ladder import LadderError, load_ladder
     from backend.mission import MissionError, load_mission
 
     setup_logging()
     settings = get_settings()
     try:  # before the server starts: a broken file is one clear line, not a traceback
-        load_mission(settings.mission_file)
+        mission = load_mission(settings.mission_file)
     except MissionError as exc:
         console.print(f"[red]mission database refused:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    try:
+        load_ladder(settings.escalation_file, mission)
+    except LadderError as exc:
+        console.print(f"[red]escalation ladder refused:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     # proxy_headers off: uvicorn would otherwise take any local process's X-Forwarded-For
     # as the client's address; the API decides whom to believe (backend/api/auth.py).

@@ -111,8 +111,8 @@ def test_a_breach_sends_exactly_one_email_with_the_facts(
         wait_for(lambda: outbox(stack)["sent"] == 1, what="the alert email")
         [mail] = smtp.messages()
         raised_at = format_time(t0 + 4 * NS)
-        assert mail.subject == ("[KazSat CRITICAL] KazSat-2 bus_voltage 104.40 V: "
-                                "critical high 103 V")
+        # Short enough for a phone's lock screen; the body's headline says it all.
+        assert mail.subject == "CRITICAL KazSat-2 Bus voltage 104.40 V > 103 V"
         assert sorted(mail.recipients) == ["chief@example.org", "ops@example.org"]
         assert mail.envelope_from == "kazsat-monitor@kazsat.local"
         m = MESSAGE_ID.match(mail.message_id)
@@ -133,8 +133,8 @@ def test_a_breach_sends_exactly_one_email_with_the_facts(
         stack.write(lines("power,satellite=kazsat-2", "bus_voltage", [100.0], t0 + 5 * NS))
         wait_for(lambda: outbox(stack)["sent"] == 2, what="the cleared notice")
         first, cleared = smtp.messages()
-        assert cleared.subject == "[KazSat cleared] KazSat-2 bus_voltage back within limits " \
-                                  "(100.00 V)"
+        assert cleared.subject == "Cleared KazSat-2 Bus voltage 100.00 V"
+        assert cleared.text().startswith("KazSat-2 bus_voltage back within limits (100.00 V)")
         assert cleared.message["In-Reply-To"] == first.message_id
         assert MESSAGE_ID.match(cleared.message_id).groups() == ("1", "cleared", "2")
         assert len(smtp.messages()) == 2
@@ -166,10 +166,10 @@ def test_smtp_down_loses_nothing_and_each_message_arrives_once(
         got = smtp.messages()
         assert len(got) == 3 and len({m.message_id for m in got}) == 3
         subjects = sorted(m.subject for m in got)
-        assert subjects[0].startswith("[KazSat CRITICAL] KazSat-2 bus_voltage")
-        assert subjects[1].startswith("[KazSat CRITICAL] KazSat-3 bus_voltage")
-        assert subjects[2] == "[KazSat WARNING] Akkol → KazSat-3 ebn0_db 7.0 dB: warning low 8 dB"
-        link = next(m for m in got if "ebn0_db" in m.subject)
+        assert subjects[0].startswith("CRITICAL KazSat-2 Bus voltage")
+        assert subjects[1].startswith("CRITICAL KazSat-3 Bus voltage")
+        assert subjects[2] == "WARNING Akkol → KazSat-3 Eb/N0 7.0 dB < 8 dB"
+        link = next(m for m in got if "Eb/N0" in m.subject)
         assert link.recipients == ["ops@example.org", "k3-team@example.org"]
         assert "station=akkol" in link.text()
         assert "unreachable" in stack.api.log()
@@ -262,9 +262,10 @@ def test_stale_telemetry_raises_one_alert_per_entity_and_clears(
             assert cleared["id"] == alert["id"] and cleared["state"] == "cleared"
         wait_for(lambda: outbox(stack)["sent"] == 2, what="stale and resumed messages")
         subjects = [m.subject for m in smtp.messages()]
-        assert subjects == ["[KazSat WARNING] KazSat-2: telemetry stopped "
-                            "(no new sample for 3 s)",
-                            "[KazSat cleared] KazSat-2: telemetry resumed"]
+        assert subjects == ["WARNING KazSat-2 telemetry stopped",
+                            "Cleared KazSat-2 telemetry resumed"]
+        assert smtp.messages()[0].text().startswith(
+            "KazSat-2: telemetry stopped (no new sample for 3 s)")
         for m in smtp.messages():  # a stale alert has no value: nothing reads "None"
             assert "None" not in m.subject + m.text() + m.html(), m.text()
             assert "Parameter: all telemetry of this satellite" in m.text()
@@ -292,8 +293,7 @@ def test_a_breach_raised_again_within_the_interval_is_emailed_when_it_ends(
     deliver(services)
     got = smtp.messages()
     assert ids(got) == [("1", "raised", "1"), ("1", "cleared", "2"), ("2", "raised", "1")]
-    assert got[2].subject == ("[KazSat CRITICAL] KazSat-2 bus_voltage 104.00 V: "
-                              "critical high 103 V")
+    assert got[2].subject == "CRITICAL KazSat-2 Bus voltage 104.00 V > 103 V"
     text = got[2].text()
     assert f"Raised:    {format_time(t0 + 6 * NS)}" in text
     assert f"&t={format_time(t0 + 6 * NS)}" in text  # replay at the breach, not at 13 s
@@ -325,7 +325,7 @@ def test_an_alert_raised_while_shelved_is_emailed_once_when_the_shelf_expires(
     deliver(services, after_shelf)  # queued "at" after_shelf
     got = smtp.messages()
     assert ids(got) == [("1", "raised", "1"), ("2", "raised", "1")]
-    assert got[1].subject == "[KazSat CRITICAL] Kokterek ups_charge 15 %: critical low 20 %"
+    assert got[1].subject == "CRITICAL Kokterek UPS charge 15 % < 20 %"
     book.tick(after_shelf + NS)
     deliver(services, after_shelf + NS)
     assert len(smtp.messages()) == 2

@@ -74,6 +74,14 @@ TABLE: dict[tuple[str, str], tuple[dict, tuple[int, ...]]] = {
         {"path": {"alert_id": 999999}, "json": {"minutes": 5}},
         (401, 403, 403, 404, 404, 403, 403, 404, 404, 401)),
     ("GET", "/api/v1/audit"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/escalation"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("POST", "/api/v1/escalation/test"): (  # this stack has no ladder: 400 once allowed
+        {"json": {"severity": "critical"}}, (401, 403, 403, 403, 400, 403, 403, 403, 400, 401)),
+    ("GET", "/api/v1/escalation/tests/{test_id}"): (
+        {"path": {"test_id": 999999}}, (401, 403, 404, 404, 404, 403, 404, 404, 404, 401)),
+    ("GET", "/api/v1/shift-report"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
+    ("GET", "/api/v1/alarm-health"): (
+        {"params": {"month": "2026-11"}}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("GET", "/api/v1/outbox"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("GET", "/api/v1/limits"): ({}, (401, 403, 200, 200, 200, 403, 200, 200, 200, 401)),
     ("PUT", "/api/v1/limits/{parameter}"): (

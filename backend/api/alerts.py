@@ -3,6 +3,8 @@ operator (or engineer) token; changing limits an engineer token."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -10,13 +12,18 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
+from backend import shift_report as shifts
+from backend.alarm_health import measures as alarm_health_measures
 from backend.alerts import AlertConflict, AlertNotFound
 from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, request_time, require
+from backend.escalation import NoLadder
 from backend.mission import Band, Limits, Parameter
 from backend.services import Services
+from backend.store.base import NS
 from backend.tokens import Principal
 
 AlertId = Annotated[int, Path(ge=1, le=2**53, description="alert id")]
+TestId = Annotated[int, Path(ge=1, le=2**53, description="test page id")]
 router = APIRouter(prefix="/api/v1", tags=["alerts"], default_response_class=OrjsonResponse)
 
 Acker = Annotated[Principal, Depends(require("ack"))]
@@ -34,6 +41,13 @@ class ShelveBody(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
+class TestPageBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    severity: Literal["warning", "critical"] = "critical"
+    entity: str | None = Field(None, description="a satellite or station key; none: the "
+                                                 "ladder for any entity")
+
+
 class LimitsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     warning: Band | None = None
@@ -48,13 +62,14 @@ def list_alerts(services: ServicesDep, _: Reader,
                 severity: Literal["warning", "critical"] | None = None,
                 start: str | None = None, end: str | None = None,
                 limit: int = Query(200, ge=1, le=2000)) -> OrjsonResponse:
-    """Alerts, newest first, and the counts for the banner. start/end (RFC 3339) select
-    alerts open at some time in [start, end)."""
+    """Alerts, newest first, the counts for the banner, and whether alarms are in flood.
+    start/end (RFC 3339) select alerts open at some time in [start, end)."""
     start_ns = request_time(start, "start") if start else None
     end_ns = request_time(end, "end") if end else None
     rows = services.alerts.list_alerts(status, satellite, station, severity, start_ns, end_ns,
                                        limit)
-    return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts()})
+    return OrjsonResponse({"alerts": rows, "counts": services.alerts.counts(),
+                           "flood": services.alerts.flood()})
 
 
 @router.get("/alerts/{alert_id}")
@@ -89,6 +104,83 @@ def _act(alert_id: int, action: Callable[[], dict[str, Any]]) -> OrjsonResponse:
         raise HTTPException(404, f"no alert {alert_id}") from None
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/escalation")
+def escalation_ladder(services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """The escalation ladders configured (KAZSAT_ESCALATION_FILE); none: an empty list."""
+    ladder = services.alerts.escalation
+    return OrjsonResponse({"ladders": [] if ladder is None else
+                           [lad.model_dump() for lad in ladder.config.ladders]})
+
+
+@router.post("/escalation/test")
+def send_test_page(body: TestPageBody, services: ServicesDep, who: Engineer) -> OrjsonResponse:
+    """Page every tier of the ladder for a severity (and satellite or station) at once with
+    a test message; audited. The answer, and GET /escalation/tests/{id}, show each tier's
+    delivery. 400 when no ladder covers it."""
+    m = services.mission
+    if body.entity is not None and not (body.entity in m.satellites
+                                        or body.entity in m.stations):
+        raise HTTPException(400, f"entity: {body.entity!r} is no satellite or station")
+    try:
+        return OrjsonResponse(services.alerts.send_test_page(who.name, who.role, body.severity,
+                                                             body.entity))
+    except NoLadder as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+@router.get("/escalation/tests/{test_id}")
+def test_page(test_id: TestId, services: ServicesDep, _: Reader) -> OrjsonResponse:
+    """A test page's tiers: when each was paged, and when the SMTP server accepted it."""
+    try:
+        return OrjsonResponse(services.alerts.test_page(test_id))
+    except AlertNotFound:
+        raise HTTPException(404, f"no test page {test_id}") from None
+
+
+@router.get("/alarm-health")
+def alarm_health(services: ServicesDep, _: Reader,
+                 month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$",
+                                           description="YYYY-MM (UTC)"),
+                 start: str | None = None, end: str | None = None) -> OrjsonResponse:
+    """The alarm system's ISA-18.2 measures over a month (UTC), or [start, end), by default
+    the 30 days before now: alarms per 10 minutes, time in flood, the 10 most frequent,
+    chattering, stale and standing shelved alarms."""
+    if month is not None:
+        year, number = int(month[:4]), int(month[5:])
+        if not 1 <= number <= 12:
+            raise HTTPException(400, f"month: {month!r} has no month {number}")
+        if not 1970 <= year <= 9998:
+            raise HTTPException(400, f"month: {month!r} is out of range (1970 to 9998)")
+        first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+        after = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
+        start_ns, end_ns = int(first.timestamp()) * NS, int(after.timestamp()) * NS
+    else:
+        end_ns = request_time(end, "end") if end else time.time_ns()
+        start_ns = request_time(start, "start") if start else end_ns - 30 * 86400 * NS
+    if end_ns <= start_ns:
+        raise HTTPException(400, "end must be after start")
+    if end_ns - start_ns > 400 * 86400 * NS:
+        raise HTTPException(400, "at most 400 days at a time")
+    return OrjsonResponse(alarm_health_measures(services.engine, start_ns, end_ns,
+                                                services.settings.flood_alarms,
+                                                time.time_ns()))
+
+
+@router.get("/shift-report")
+def shift_report(services: ServicesDep, _: Reader, at: str | None = None) -> OrjsonResponse:
+    """The report of the shift that `at` (RFC 3339) falls in; by default the last shift
+    that ended. Shift changes: KAZSAT_SHIFT_CHANGES in KAZSAT_SHIFT_TIMEZONE."""
+    now = time.time_ns()
+    s = services.settings
+    if at is not None:
+        start, end = shifts.shift_of(s, request_time(at, "at"))
+    else:
+        current, _end = shifts.shift_of(s, now)
+        start, end = shifts.shift_of(s, current - 1)
+    return OrjsonResponse(shifts.report(services.engine, services.store, services.registry,
+                                        start, end, now))
 
 
 @router.get("/audit")

@@ -1,6 +1,7 @@
 """Alerts page (/alerts): the alert list with filters, acknowledge and shelve (offered to
-operators and engineers only; the API checks the role anyway), and a link from each alert
-into replay at its time."""
+operators and engineers only; the API checks the role anyway), where each alert's escalation
+ladder stands, a link from each alert into replay at its time, and for engineers a test page
+through the escalation ladder with each tier's delivery."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import dash
 import httpx
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from dashboard import api_client, live, session
+from dashboard import alert_groups, api_client, live, session
+from dashboard import escalation as esc
 from dashboard import parameters as pm
 from dashboard.settings import get_settings
 from dashboard.widgets import live_frame, model_output, register_live, tick_input, waiting
@@ -56,10 +58,31 @@ def layout(status: str = "active", satellite: str = "", station: str = "", sever
                          value=60, clearable=False, style={"width": "130px"}),
             html.Span("", id="al-result", className="kz-sub"),
         ], className="kz-controls", style=None if session.may("ack") else {"display": "none"}),
+        _test_page_controls(mission),
         dcc.Interval(id="al-refresh", interval=LIST_REFRESH_MS),
         dcc.Store(id="al-changed", data=0),
+        html.Div(id="al-flood", className="kz-flood", style={"display": "none"}),
         html.Div(id="al-list", className="kz-panel"),
     ])
+
+
+def _test_page_controls(mission: dict) -> html.Div:
+    """An engineer sends a test page through a ladder and watches each tier delivered
+    (hidden from other roles, kept in the page: the callbacks name them)."""
+    entities = [{"label": "any satellite or station", "value": ""}] + [
+        {"label": v["name"], "value": k}
+        for kind in ("satellites", "stations") for k, v in mission[kind].items()]
+    return html.Div([
+        html.Label("Escalation ladder test"),
+        dcc.Dropdown(id="al-test-severity", options=["critical", "warning"], value="critical",
+                     clearable=False, style={"width": "120px"}),
+        dcc.Dropdown(id="al-test-entity", options=entities, value="", clearable=False,
+                     style={"width": "220px"}),
+        html.Button("Send test page", id="al-test-send", className="kz-button"),
+        html.Span("", id="al-test-result", className="kz-sub"),
+        dcc.Store(id="al-test-id", data=None),
+        dcc.Interval(id="al-test-poll", interval=1000, disabled=True),
+    ], className="kz-controls", style=None if session.may("limits") else {"display": "none"})
 
 
 def _filter(id_: str, label: str, options: list[dict], value: str) -> html.Div:
@@ -77,26 +100,38 @@ def tick(_: int) -> dict:
     return live.tick(lambda snap, model: None)  # the banner only
 
 
-@callback(Output("al-list", "children"), Input("al-refresh", "n_intervals"),
+@callback(Output("al-list", "children"), Output("al-flood", "children"),
+          Output("al-flood", "style"), Input("al-refresh", "n_intervals"),
           Input("al-status", "value"), Input("al-satellite", "value"),
           Input("al-station", "value"), Input("al-severity", "value"),
           Input("al-changed", "data"))
 def alert_list(_: int, status: str, satellite: str, station: str, severity: str,
-               __: int) -> list:
+               __: int) -> tuple:
+    """The list; in an alarm flood, a banner above it and the list grouped by satellite or
+    station and subsystem, most severe first (as the flood's email digests)."""
     mission = api_client.mission()
     try:
         body = api_client.alerts(status, satellite or None, station or None, severity or None)
     except api_client.ApiUnavailable:
-        return dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update
+    banner = alert_groups.flood_text(body.get("flood") or {})
+    shown = {} if banner else {"display": "none"}
     alerts = body.get("alerts", [])
     if not alerts:
-        return [html.Div("No alerts match.", className="kz-empty")]
-    head = html.Tr([html.Th(h) for h in ("Severity", "Where", "Parameter", "Value", "Limit",
-                                         "Raised", "State", "Acknowledged", "")])
+        return [html.Div("No alerts match.", className="kz-empty")], banner, shown
+    columns = ("Severity", "Where", "Parameter", "Value", "Limit", "Raised", "State",
+               "Acknowledged", "Escalation", "")
     acts = session.may("ack")
-    return [html.Table([html.Thead(head),
-                        html.Tbody([_row(mission, a, acts) for a in alerts])],
-                       className="kz-table kz-alerts")]
+    if banner:
+        rows = []
+        for (where, subsystem), members in alert_groups.grouped(mission, alerts):
+            rows.append(html.Tr(html.Td(f"{where} · {subsystem} ({len(members)})",
+                                        colSpan=len(columns)), className="kz-group"))
+            rows += [_row(mission, a, acts) for a in members]
+    else:
+        rows = [_row(mission, a, acts) for a in alerts]
+    return [html.Table([html.Thead(html.Tr([html.Th(h) for h in columns])), html.Tbody(rows)],
+                       className="kz-table kz-alerts")], banner, shown
 
 
 def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
@@ -122,6 +157,7 @@ def _row(mission: dict | None, a: dict, acts: bool = False) -> html.Tr:
         html.Td(value), html.Td(a.get("limit") or ""),
         html.Td(_utc(a.get("raised"))),
         html.Td(a.get("state", "")), html.Td(acked or "—"),
+        html.Td(esc.ladder_text(a.get("escalation") or []) or "—", className="kz-sub"),
         html.Td([*buttons, dcc.Link("Replay ▸", href=f"/replay?{urlencode(query)}",
                                     className="kz-button")], className="kz-actions"),
     ], className=f"kz-alert-{a.get('severity', '')}")
@@ -172,6 +208,43 @@ def act(acks: list, shelves: list, comment: str | None, minutes: int, changed: i
         done = f"Refused by the API ({exc.response.status_code}): " \
                f"{exc.response.json().get('message', '') if exc.response.content else ''}"
     return done, (changed or 0) + 1
+
+
+@callback(Output("al-test-result", "children", allow_duplicate=True),
+          Output("al-test-id", "data"), Output("al-test-poll", "disabled", allow_duplicate=True),
+          Input("al-test-send", "n_clicks"), State("al-test-severity", "value"),
+          State("al-test-entity", "value"), prevent_initial_call=True)
+def send_test_page(clicks: int | None, severity: str, entity: str) -> tuple:
+    """Send the test page; the poll below follows its delivery."""
+    if not clicks:
+        return dash.no_update, dash.no_update, dash.no_update
+    try:
+        test = api_client.send_test_page(severity, entity or None)
+    except api_client.InvalidInput as exc:
+        return f"Nothing was sent: {exc}.", None, True
+    except api_client.ApiUnavailable:
+        return "The API is unreachable; nothing was sent.", None, True
+    except httpx.HTTPStatusError as exc:
+        return (f"Refused by the API ({exc.response.status_code}): "
+                f"{exc.response.json().get('message', '') if exc.response.content else ''}",
+                None, True)
+    return esc.test_text(test), test["test"], False
+
+
+@callback(Output("al-test-result", "children"), Output("al-test-poll", "disabled"),
+          Input("al-test-poll", "n_intervals"), State("al-test-id", "data"),
+          prevent_initial_call=True)
+def follow_test_page(_: int, test_id: int | None) -> tuple:
+    """Each tier's delivery as the outbox reports it; the poll stops once all arrived."""
+    if test_id is None:
+        return dash.no_update, True
+    try:
+        test = api_client.test_page(test_id)
+    except (api_client.ApiUnavailable, api_client.InvalidInput):
+        return dash.no_update, False
+    except httpx.HTTPStatusError:
+        return dash.no_update, True
+    return esc.test_text(test), bool(test.get("delivered"))
 
 
 register_live(PAGE)

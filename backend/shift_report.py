@@ -1,0 +1,104 @@
+"""The shift report, from the store alone (the same shift gives the same report whenever it
+is asked): a shift runs from one change time to the next (`shift_changes`, local times in
+`shift_timezone`, Asia/Almaty by default), and its report holds
+
+- alerts: raised in the shift (by severity), acknowledged in it (by whom, how long after
+  the raise), and still open at its end (how long, acknowledged by whom or not);
+- the lowest battery state of charge of each satellite;
+- Eb/N0 on each station's links: the lowest and the mean.
+
+Not yet in it: eclipses and sun outages, manoeuvres, link availability, prime changes,
+plots, the PDF and the email at each change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+
+from backend import db
+from backend.series import SeriesRegistry
+from backend.settings import Settings
+from backend.store.base import NS, TelemetryStore
+from backend.timeutil import format_time
+
+MAX_POINTS = 2000  # buckets per series for a shift's figures (their min and mean are exact)
+
+
+def shift_of(settings: Settings, t: int) -> tuple[int, int]:
+    """(start, end) in ns of the shift that `t` falls in."""
+    zone = ZoneInfo(settings.shift_timezone)
+    local = dt.datetime.fromtimestamp(t / NS, zone)
+    changes = sorted(dt.time.fromisoformat(c) for c in settings.shift_changes)
+    candidates = []
+    for day in (local.date() - dt.timedelta(days=1), local.date(),
+                local.date() + dt.timedelta(days=1)):
+        candidates += [dt.datetime.combine(day, c, zone) for c in changes]
+    starts = [c for c in candidates if c <= local]
+    start = max(starts)
+    end = min(c for c in candidates if c > start)
+    return int(start.timestamp()) * NS, int(end.timestamp()) * NS
+
+
+def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, start: int,
+           end: int, now: int) -> dict[str, Any]:
+    """The report of the shift [start, end); a shift not over yet is reported up to now."""
+    until = min(end, now)
+    a = db.alerts.c
+    with db.reader(engine).connect() as conn:
+        rows = conn.execute(select(db.alerts).where(
+            a.raised_t < until, (a.cleared_t.is_(None)) | (a.cleared_t >= start))
+            .order_by(a.raised_t, a.id)).all()
+    raised = [r for r in rows if r.raised_t >= start]
+    acked = [r for r in rows if r.acked_t is not None and start <= r.acked_t < until]
+    still_open = [r for r in rows if r.cleared_t is None or r.cleared_t >= until]
+    return {
+        "start": format_time(start), "end": format_time(end), "until": format_time(until),
+        "alerts": {
+            "raised": len(raised),
+            "raised_critical": sum(r.severity == "critical" for r in raised),
+            "raised_warning": sum(r.severity == "warning" for r in raised),
+            "acknowledged": [{"id": r.id, "alarm": _label(r), "by": r.acked_by,
+                              "at": format_time(r.acked_t),
+                              "after_min": round((r.acked_t - r.raised_t) / (60 * NS), 1)}
+                             for r in acked],
+            "open": [{"id": r.id, "alarm": _label(r), "severity": r.severity,
+                      "open_min": round((until - r.raised_t) / (60 * NS), 1),
+                      "acked_by": r.acked_by if r.acked_t is not None
+                      and r.acked_t < until else None}
+                     for r in still_open],
+        },
+        "battery_soc_min": {info.satellite: _stats(store, info.id, start, until)[0]
+                            for info in registry.select(parameters=["battery_soc"])
+                            if info.satellite},
+        "ebn0_db": [{"station": info.station, "satellite": info.satellite,
+                     **dict(zip(("min", "mean"), _stats(store, info.id, start, until),
+                                strict=True))}
+                    for info in registry.select(parameters=["ebn0_db"])],
+    }
+
+
+def _stats(store: TelemetryStore, series_id: int, start: int,
+           end: int) -> tuple[float | None, float | None]:
+    """(lowest, mean) of a series' samples in [start, end); (None, None) without samples."""
+    if end <= start:
+        return None, None
+    r = store.range(series_id, start, end, MAX_POINTS)
+    if r.values is not None:
+        if not r.values:
+            return None, None
+        return min(r.values), round(sum(r.values) / len(r.values), 3)
+    b = r.buckets
+    if b is None or not b.count or sum(b.count) == 0:
+        return None, None
+    total = sum(b.count)
+    return min(b.min), round(sum(m * c for m, c in zip(b.mean, b.count, strict=True)) / total, 3)
+
+
+def _label(r: Any) -> str:
+    where = "/".join(x for x in (r.station, r.satellite) if x)
+    what = r.parameter or ("telemetry" if r.kind == "stale" else r.kind)
+    return f"{where} {what}".strip()
