@@ -1,5 +1,7 @@
 """Retention: drop raw samples and rollups older than each resolution's period.
 
+Sealed raw history goes a whole block (series and 6 h segment) at a time.
+
 Deletes go a series and a few thousand rows at a time, each in its own short transaction,
 so ingest (which needs the write lock on SQLite) waits milliseconds at most. Before a level
 is pruned, the `pruned` table records the time before which it is gone, so range queries
@@ -22,6 +24,7 @@ from backend.ticker import Ticker
 log = logging.getLogger(__name__)
 DAY_NS = 86_400 * NS
 BATCH_ROWS = 5000
+BATCH_BLOCKS = 50  # sealed segments (about a million samples of a 1 Hz series)
 
 
 def cutoffs(days: dict[int, float], now_ns: int) -> dict[int, int]:
@@ -53,6 +56,11 @@ def prune(engine: Engine, days: dict[int, float], now_ns: int | None = None,
                 removed[name] += n
                 if n < batch_rows:
                     break
+            while level == 0 and not stopping():
+                n, blocks = _delete_blocks(engine, sid, before, BATCH_BLOCKS)
+                removed[name] += n
+                if blocks < BATCH_BLOCKS:
+                    break
         if removed[name]:
             log.info("retention: removed %d %s rows older than %s", removed[name],
                      "raw sample" if level == 0 else f"{name} rollup",
@@ -75,6 +83,22 @@ def _delete_some(engine: Engine, level: int, sid: int, before: int, limit: int) 
         params["upto"] = before if upto is None else upto
         return conn.execute(text(f"DELETE FROM {table} WHERE {where} AND {t} < :upto"),
                             params).rowcount
+
+
+def _delete_blocks(engine: Engine, sid: int, before: int, limit: int) -> tuple[int, int]:
+    """Drop up to `limit` of one series' oldest sealed segments before `before` (a day edge,
+    so whole segments: SEGMENT_S divides a day); return (samples, blocks) removed."""
+    params = {"sid": sid, "before": before, "n": limit}
+    with engine.begin() as conn:
+        upto = conn.execute(text(
+            "SELECT seg_t FROM blocks WHERE series_id = :sid AND seg_t < :before ORDER BY seg_t "
+            "LIMIT 1 OFFSET :n"), params).scalar()
+        params["upto"] = before if upto is None else upto
+        where = "WHERE series_id = :sid AND seg_t < :upto"
+        samples = conn.execute(text(f"SELECT coalesce(sum(count), 0) FROM blocks {where}"),
+                               params).scalar() or 0
+        blocks = conn.execute(text(f"DELETE FROM blocks {where}"), params).rowcount
+    return int(samples), blocks
 
 
 class RetentionJob:

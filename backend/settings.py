@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     retention_1h_days: float = 0
     retention_1d_days: float = 0
     retention_interval_s: float = 3600
+    # The SQL store's compactor (backend/store/compactor.py): every compact_interval_s (0:
+    # never) it seals each 6 h segment that ended more than compact_settle_s ago into one
+    # compressed block per series; samples newer than that stay rows (fast writes).
+    compact_interval_s: float = 600
+    compact_settle_s: float = 3600
 
     # The two-site deployment (docs/cluster.md): this API's site, and every site's API and
     # Patroni endpoints as JSON {"akkol": {"name": "Akkol", "api_url": ..., "patroni_url":

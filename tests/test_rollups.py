@@ -12,21 +12,26 @@ from hypothesis import strategies as st
 from backend import db
 from backend.store.base import LEVELS_S, NS, Batch
 from backend.store.sql import SqlStore, bucket_width
+from tests.compacting import CompactingStore
 
 T0 = 1_764_000_000 * NS
 SPAN_S = 12 * 86_400  # wide enough to use the 1 h and 1 d levels
 
 
-def fresh_store(tmp_path_factory) -> SqlStore:
+def fresh_store(tmp_path_factory, layout: str = "rows") -> SqlStore:
+    """A new SQLite store; layout "blocks" seals everything into blocks after each write."""
     engine = db.make_engine(f"sqlite:///{tmp_path_factory.mktemp('roll') / 'r.db'}")
     db.upgrade(engine)
-    return SqlStore(engine)
+    return CompactingStore(engine) if layout == "blocks" else SqlStore(engine)
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
+LAYOUTS = ["rows", "blocks"]
+
+
+@pytest.fixture(scope="module", params=LAYOUTS)
+def shared(tmp_path_factory, request):
     """One store for all examples; each example takes two series ids of its own."""
-    store = fresh_store(tmp_path_factory)
+    store = fresh_store(tmp_path_factory, request.param)
     yield store, itertools.count(1, 2)
     store.close()
 
@@ -96,10 +101,11 @@ def test_range_matches_raw(shared, n, spacing, seed, max_points):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(samples=samples_st, seed=st.integers(0, 2**32))
-def test_stored_rollups_equal_aggregates_of_raw(tmp_path_factory, samples, seed):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_stored_rollups_equal_aggregates_of_raw(tmp_path_factory, layout, samples, seed):
     """Every rollup row (min, max, sum, count, first, last) equals the raw aggregate, and a
-    rebuild from raw gives the same rows."""
-    store = fresh_store(tmp_path_factory)
+    rebuild from raw (rows and blocks) gives the same rows."""
+    store = fresh_store(tmp_path_factory, layout)
     rng = random.Random(seed)
     rng.shuffle(samples)
     for i in range(0, len(samples), 37):
@@ -135,8 +141,9 @@ def test_stored_rollups_equal_aggregates_of_raw(tmp_path_factory, samples, seed)
     store.close()
 
 
-def test_latest_and_at(tmp_path_factory):
-    store = fresh_store(tmp_path_factory)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_latest_and_at(tmp_path_factory, layout):
+    store = fresh_store(tmp_path_factory, layout)
     with store.engine.begin() as conn:
         conn.execute(db.series.insert(), [{"id": 1, "satellite": "a", "station": "",
                                            "parameter": "p"}])
