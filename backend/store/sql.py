@@ -575,10 +575,11 @@ class SqlStore:
         sealed, sid = 0, -1
         while not stopping():
             with self.reader.connect() as conn:  # the next series with rows: an index seek
-                sid = conn.execute(text("SELECT min(series_id) FROM samples WHERE series_id > "
-                                        ":sid"), {"sid": sid}).scalar()
-            if sid is None:
+                next_sid = conn.execute(text("SELECT min(series_id) FROM samples WHERE "
+                                             "series_id > :sid"), {"sid": sid}).scalar()
+            if next_sid is None:
                 break
+            sid = int(next_sid)
             after = -(2**62)
             while not stopping():
                 with self.reader.connect() as conn:
