@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     retention_interval_s: float = 3600
     # The SQL store's compactor (backend/store/compactor.py): every compact_interval_s (0:
     # never) it seals each 6 h segment that ended more than compact_settle_s ago into one
-    # compressed block per series; samples newer than that stay rows (fast writes).
+    # compressed block per series; samples newer than that stay rows (fast writes). A
+    # negative settle seals the running segment too (tests that read everything from blocks).
     compact_interval_s: float = 600
     compact_settle_s: float = 3600
 

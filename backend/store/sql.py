@@ -55,14 +55,14 @@ DEFAULT_SETTLE_S = 3600.0
 class SqlStore:
     """`settle_s`: the compactor seals a segment once it ended that long ago; a sample older
     than half of it is checked against the blocks before it is stored (the write's "late"
-    path), so no sample is ever both a row and in a block. 0 seals everything up to now
-    (tests, conversions)."""
+    path), so no sample is ever both a row and in a block. 0 seals every segment that has
+    ended; a negative value the running ones too (tests)."""
 
     def __init__(self, engine: Engine, clock_tolerance_s: float = CLOCK_TOLERANCE_S,
                  settle_s: float = DEFAULT_SETTLE_S) -> None:
         self.engine = engine
         self.tolerance_ns = int(clock_tolerance_s * NS)
-        self.settle_ns = max(int(settle_s * NS), 0)
+        self.settle_ns = int(settle_s * NS)
         self.reader = db.reader(engine)
         self._sqlite = engine.dialect.name == "sqlite"
         self._lock = threading.Lock()  # one writer at a time in this process
