@@ -361,6 +361,41 @@ def rebuild_rollups() -> None:
     console.print(f"rollups rebuilt from {rows:,} samples")
 
 
+@db_app.command("check")
+def db_check() -> None:
+    """Decode every compressed block of sealed history and say which are damaged (series
+    and time range); exit status 1 when any is."""
+    from rich.progress import Progress
+
+    from backend import db
+    from backend.services import open_database
+    from backend.store.sql import SqlStore
+    from backend.timeutil import format_time
+
+    setup_logging()
+    settings = get_settings()
+    if settings.store != "sql":
+        console.print("the InfluxDB store keeps no blocks in SQL; nothing to check")
+        return
+    engine = open_database(settings)
+    store = SqlStore(engine, settings.clock_tolerance_s, settings.compact_settle_s)
+    with Progress(console=console) as progress:
+        task = progress.add_task("checking blocks", total=None)
+        checked, damaged = store.check_blocks(
+            lambda done, total: progress.update(task, completed=done, total=total))
+    names = {}
+    with engine.connect() as conn:
+        for row in conn.execute(db.series.select()):
+            names[row.id] = "/".join(x for x in (row.satellite, row.station, row.parameter) if x)
+    for d in damaged:
+        console.print(f"[red]damaged[/red] {names.get(d.series_id, d.series_id)} "
+                      f"{format_time(d.start_ns)} to {format_time(d.end_ns)}: {d.reason}")
+    store.close()
+    console.print(f"{checked:,} blocks checked, {len(damaged):,} damaged")
+    if damaged:
+        raise typer.Exit(1)
+
+
 @app.command()
 def up(backfill: Annotated[str, typer.Option(help="history written on first start")] = "24h",
        seed: int = 2026, scenario: Path | None = None) -> None:

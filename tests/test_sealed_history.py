@@ -163,3 +163,41 @@ def test_retention_drops_whole_segments(store):
     assert first == (T0 + 2 * DAY) // DAY * DAY
     r = store.range(a, T0 + 2 * DAY + DAY // 2, T0 + 3 * DAY, 100_000)
     assert r.resolution == "raw" and len(r.times) == 720
+
+
+def test_the_api_answers_around_a_damaged_block_and_db_check_names_it(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from backend.api.app import create_app
+    from backend.settings import get_settings
+    from backend.timeutil import format_time
+    from backend.tokens import create_token
+    from kazsat.cli import app
+
+    settings = Settings(data_dir=tmp_path / "data", compact_interval_s=0)
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services
+        store = services.store
+        a = services.registry.find("kazsat-2", None, "bus_voltage").id
+        store.write(seconds(a, T0 + SEG - 50 * NS, 100, [float(i) for i in range(100)]))
+        store.compact(now_ns=T0 + 3 * SEG)
+        damage(store, a, T0)
+        token = create_token(services.engine, "viewer", "test")
+        r = client.get("/api/v1/series", headers={"Authorization": f"Bearer {token}"},
+                       params={"satellite": "kazsat-2", "parameter": "bus_voltage",
+                               "start": format_time(T0), "end": format_time(T0 + 2 * SEG)})
+    assert r.status_code == 200, r.text
+    item = r.json()["series"][0]
+    assert item["value"] == [float(i) for i in range(50, 100)]
+    assert [(d["start"], d["end"]) for d in item["damaged"]] == [
+        (format_time(T0), format_time(T0 + SEG))]
+    get_settings.cache_clear()
+    monkeypatch.setenv("KAZSAT_DATA_DIR", str(tmp_path / "data"))
+    try:
+        result = CliRunner().invoke(app, ["db", "check"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "damaged kazsat-2/bus_voltage" in result.output
+    assert "2 blocks checked, 1 damaged" in result.output
