@@ -315,12 +315,40 @@ def store_copy(source: Annotated[str, typer.Option("--from", help="store URL to 
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply pending schema migrations."""
+def db_upgrade(seal: Annotated[bool, typer.Option(
+        help="also seal settled history kept as rows into compressed blocks")] = True) -> None:
+    """Apply pending schema migrations, then convert the SQL store's settled history from
+    one row per sample to compressed blocks (what the API's compactor would do over its
+    first passes). A kill loses nothing; run it again to go on where it stopped."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from backend.services import open_database
+    from backend.store.sql import SqlStore
 
     setup_logging()
-    open_database(get_settings())
+    settings = get_settings()
+    engine = open_database(settings)
+    if not seal or settings.store != "sql":
+        return
+    store = SqlStore(engine, settings.clock_tolerance_s, settings.compact_settle_s)
+    if console.is_terminal:  # a bar for a person; log lines only for a log collector
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total} series"), TimeElapsedColumn(),
+                TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("sealing history into blocks", total=None)
+            sealed = store.compact(progress=lambda done, total, n: bar.update(
+                task, completed=done, total=total,
+                description=f"sealing history into blocks: {n:,} samples"))
+    else:
+        sealed = store.compact()
+    store.close()
+    logging.getLogger(__name__).info("%d samples sealed into compressed blocks", sealed)
 
 
 @db_app.command("prune")

@@ -201,3 +201,37 @@ def test_the_api_answers_around_a_damaged_block_and_db_check_names_it(tmp_path, 
     assert result.exit_code == 1, result.output
     assert "damaged kazsat-2/bus_voltage" in result.output
     assert "2 blocks checked, 1 damaged" in result.output
+
+
+def test_db_upgrade_converts_rows_to_blocks_and_an_interrupted_pass_resumes(tmp_path,
+                                                                              monkeypatch):
+    """An existing database's rows become blocks; a pass stopped half-way (as a kill would
+    stop it) leaves every sample readable, and the next goes on where it stopped."""
+    from typer.testing import CliRunner
+
+    from backend.settings import get_settings
+    from kazsat.cli import app
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'kazsat.db'}")
+    db.upgrade(engine)
+    store = SqlStore(engine)
+    store.registry = SeriesRegistry(engine, load_mission(Settings().mission_file))
+    a, b = sid(store), sid(store, "battery_soc")
+    for series in (a, b):  # two days a minute apart: eight segments each
+        store.write(Batch([series] * 2880, [T0 + i * 60 * NS for i in range(2880)],
+                          [float(i) for i in range(2880)]))
+    expect = list(store.export([a, b], T0, T0 + 2 * DAY, None))
+    seals = iter(range(4))  # four segments sealed, then stopped
+    assert store.compact(stopping=lambda: next(seals, None) is None) == 4 * 360
+    assert count(store, db.blocks) == 4 and count(store, db.samples) == 2 * 2880 - 4 * 360
+    assert list(store.export([a, b], T0, T0 + 2 * DAY, None)) == expect
+    get_settings.cache_clear()
+    monkeypatch.setenv("KAZSAT_DATA_DIR", str(tmp_path))
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert count(store, db.blocks) == 16 and count(store, db.samples) == 0
+    assert list(store.export([a, b], T0, T0 + 2 * DAY, None)) == expect
+    store.close()

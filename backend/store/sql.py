@@ -565,21 +565,23 @@ class SqlStore:
     # ---- sealing history into blocks ----------------------------------------------------
 
     def compact(self, now_ns: int | None = None,
-                stopping: Callable[[], bool] = lambda: False) -> int:
+                stopping: Callable[[], bool] = lambda: False,
+                progress: Callable[[int, int, int], None] | None = None) -> int:
         """Seal every segment that ended settle_s before now into one block per series (rows
         merged into the segment's block when it has one: late samples); return how many
         samples were sealed. Each (series, segment) in its own transaction under the
-        writers' lock: a kill leaves each whole or untouched, never half a block."""
+        writers' lock: a kill leaves each whole or untouched, never half a block, and the
+        next pass goes on from there. `progress(series done, series, samples sealed)`."""
         now_ns = time.time_ns() if now_ns is None else now_ns
         horizon = (now_ns - self.settle_ns) // SEGMENT_NS * SEGMENT_NS
-        sealed, sid = 0, -1
-        while not stopping():
-            with self.reader.connect() as conn:  # the next series with rows: an index seek
-                next_sid = conn.execute(text("SELECT min(series_id) FROM samples WHERE "
-                                             "series_id > :sid"), {"sid": sid}).scalar()
-            if next_sid is None:
-                break
-            sid = int(next_sid)
+        sids: list[int] = []
+        with self.reader.connect() as conn:  # the series with rows: an index seek each
+            while (sid := conn.execute(text("SELECT min(series_id) FROM samples WHERE "
+                                            "series_id > :sid"),
+                                       {"sid": sids[-1] if sids else -1}).scalar()) is not None:
+                sids.append(int(sid))
+        sealed = 0
+        for done, sid in enumerate(sids):
             after = -(2**62)
             while not stopping():
                 with self.reader.connect() as conn:
@@ -591,6 +593,10 @@ class SqlStore:
                 seg_t = first // SEGMENT_NS * SEGMENT_NS
                 sealed += self._seal(sid, seg_t)
                 after = seg_t + SEGMENT_NS
+                if progress:
+                    progress(done, len(sids), sealed)
+            if progress:
+                progress(done + 1, len(sids), sealed)
         return sealed
 
     def _seal(self, sid: int, seg_t: int) -> int:
