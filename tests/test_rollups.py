@@ -4,6 +4,7 @@ ranges, bucket widths, gaps, out-of-order arrival and resent batches."""
 import itertools
 import math
 import random
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -111,8 +112,7 @@ def test_stored_rollups_equal_aggregates_of_raw(tmp_path_factory, layout, sample
     for i in range(0, len(samples), 37):
         part = samples[i:i + 37]
         store.write(Batch([s[0] for s in part], [T0 + s[1] for s in part], [s[2] for s in part]))
-    with store.reader.connect() as conn:
-        rows = conn.execute(db.rollups.select()).all()
+    rows = table_rollups(store)
     expected = {}
     for level in LEVELS_S:
         for sid, t, v in sorted(samples, key=lambda s: s[1]):
@@ -134,11 +134,26 @@ def test_stored_rollups_equal_aggregates_of_raw(tmp_path_factory, layout, sample
                                            "parameter": "p"} for i in (1, 2)])
         conn.execute(db.rollups.delete())  # lose them all; the rebuild must bring them back
     store.rebuild_rollups()
-    with store.reader.connect() as conn:
-        rebuilt = {(r.level, r.series_id, r.bucket_t): (r.min, r.max, r.count, r.first, r.last)
-                   for r in conn.execute(db.rollups.select())}
+    rebuilt = {(r.level, r.series_id, r.bucket_t): (r.min, r.max, r.count, r.first, r.last)
+               for r in table_rollups(store)}
     assert rebuilt == {k: (r.min, r.max, r.count, r.first, r.last) for k, r in got.items()}
     store.close()
+
+
+def table_rollups(store: SqlStore) -> list:
+    """Every rollup row; with sealed history, the minute ones of sealed segments are not in
+    the table but computed from the blocks (what every read of the minute level uses)."""
+    with store.reader.connect() as conn:
+        rows = conn.execute(db.rollups.select().where(db.rollups.c.level > LEVELS_S[0])).all()
+        rows += conn.execute(db.rollups.select().where(db.rollups.c.level == LEVELS_S[0])).all() \
+            if not isinstance(store, CompactingStore) else []
+        if isinstance(store, CompactingStore):
+            names = ("level", "series_id", "bucket_t", "min", "max", "sum", "count", "first_t",
+                     "first", "last_t", "last")
+            for sid in (1, 2):
+                rows += [SimpleNamespace(**dict(zip(names, (LEVELS_S[0], sid, *r))))
+                         for r in store._minute_rows(conn, sid, 0, 2**62, [])]
+    return rows
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

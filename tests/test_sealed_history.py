@@ -163,6 +163,12 @@ def test_retention_drops_whole_segments(store):
     assert first == (T0 + 2 * DAY) // DAY * DAY
     r = store.range(a, T0 + 2 * DAY + DAY // 2, T0 + 3 * DAY, 100_000)
     assert r.resolution == "raw" and len(r.times) == 720
+    # The minute rollups of the dropped segments were written before their blocks went.
+    gone = (T0 + DAY) // DAY * DAY
+    r = store.range(a, gone, gone + 6 * 3600 * NS, 400)
+    assert r.resolution == "1m" and sum(r.buckets.count) == 360
+    assert r.buckets.min == r.buckets.max == [float((gone - T0) // (60 * NS) + i)
+                                              for i in range(360)]
 
 
 def test_the_api_answers_around_a_damaged_block_and_db_check_names_it(tmp_path, monkeypatch):

@@ -47,6 +47,9 @@ Aggregate = tuple[float, float, float, int]
 # (level, series_id, bucket_t, min, max, sum, count, first_t, first, last_t, last).
 RollupRow = tuple[int, int, int, float, float, float, int, int, float, int, float]
 SEGMENT_NS = SEGMENT_S * NS
+# The finest rollup level. A sealed segment keeps none in the rollups table: they would take
+# seven times its block's bytes (benchmarks/storage.py), and are computed from the block.
+MINUTE_S = LEVELS_S[0]
 # Raw history is read a few segments at a time (export, rollup rebuilds): memory stays flat.
 WINDOW_NS = 4 * SEGMENT_NS
 DEFAULT_SETTLE_S = 3600.0
@@ -160,7 +163,11 @@ class SqlStore:
             else:
                 stored = self._insert_samples_pg(conn, cols, fresh)
             if len(stored.ts):
-                rollups = [r for lv in LEVELS_S for r in rollup_rows(stored, lv)]
+                # A sealed segment's minute rollups are computed from its block when read.
+                minute = stored if fresh.all() else stored.take(
+                    ~self._in_sealed_segments(conn, stored))
+                rollups = [r for lv in LEVELS_S
+                           for r in rollup_rows(minute if lv == MINUTE_S else stored, lv)]
                 self._upsert_rollups(conn, rollups)
                 live = stored.take(stored.ts <= live_until)
                 if len(live.ts):
@@ -260,6 +267,17 @@ class SqlStore:
                 if got is not None:
                     found[a:b] |= np.isin(cols.ts[a:b], got[0])
         return found
+
+    def _in_sealed_segments(self, conn: Connection, cols: Columns) -> np.ndarray:
+        """Which of these samples (sorted by series and time) fall in a segment with a block."""
+        segs = cols.ts // SEGMENT_NS * SEGMENT_NS
+        out = np.zeros(len(cols.ts), dtype=bool)
+        for a, b in _series_runs(cols.sids):
+            sealed = conn.execute(text(
+                "SELECT seg_t FROM blocks WHERE series_id = :sid AND seg_t >= :a AND seg_t <= :b"),
+                {"sid": int(cols.sids[a]), "a": int(segs[a]), "b": int(segs[b - 1])}).scalars()
+            out[a:b] = np.isin(segs[a:b], list(sealed))
+        return out
 
     def _load_latest_times(self) -> LatestTimes:
         with self.reader.connect() as conn:
@@ -474,6 +492,12 @@ class SqlStore:
             return list(zip(keys[starts].tolist(), np.minimum.reduceat(vs, starts).tolist(),
                             np.maximum.reduceat(vs, starts).tolist(),
                             np.add.reduceat(vs, starts).tolist(), counts.tolist()))
+        if level == MINUTE_S * NS:
+            grouped: dict[int, list[Any]] = {}
+            for r in self._minute_rows(conn, sid, a, b, damaged):
+                g = grouped.setdefault(r[0] // width, [r[1], r[2], 0.0, 0])
+                g[0], g[1], g[2], g[3] = min(g[0], r[1]), max(g[1], r[2]), g[2] + r[3], g[3] + r[4]
+            return [(k, *g) for k, g in sorted(grouped.items())]
         sql = ("SELECT bucket_t / :w AS k, min(min), max(max), sum(sum), "
                "CAST(sum(count) AS BIGINT) "
                "FROM rollups WHERE level = :lvl AND series_id = :sid AND bucket_t >= :a "
@@ -489,7 +513,12 @@ class SqlStore:
         params: dict[str, int] = {"sid": sid}
         pieces: list[tuple[Any, ...]] = []
         for i, (level_s, lo, hi) in enumerate(span_pieces(a, b, LEVELS_S)):
-            if level_s:
+            if level_s == MINUTE_S:
+                rows = self._minute_rows(conn, sid, lo, hi, damaged)
+                if rows:
+                    pieces.append((min(r[1] for r in rows), max(r[2] for r in rows),
+                                   sum(r[3] for r in rows), sum(r[4] for r in rows)))
+            elif level_s:
                 selects.append(
                     "SELECT min(min), max(max), sum(sum), CAST(sum(count) AS BIGINT) FROM rollups "
                     f"WHERE level = :l{i} AND series_id = :sid AND bucket_t >= :a{i} "
@@ -504,6 +533,31 @@ class SqlStore:
                                                       params)]
         return _combine(pieces)
 
+    def _minute_rows(self, conn: Connection, sid: int, a: int, b: int,
+                     damaged: list[DamagedSpan]) -> list[tuple[Any, ...]]:
+        """One series' minute rollups (bucket_t, min, max, sum, count, first_t, first,
+        last_t, last) with bucket_t in [a, b): from the rollups table, and for sealed
+        segments computed from their blocks and rows."""
+        sealed = list(conn.execute(text(
+            "SELECT seg_t FROM blocks WHERE series_id = :sid AND seg_t > :after AND seg_t < :b "
+            "ORDER BY seg_t"), {"sid": sid, "after": a - SEGMENT_NS, "b": b}).scalars())
+        rows = [tuple(r) for r in conn.execute(text(
+            "SELECT bucket_t, min, max, sum, count, first_t, first, last_t, last FROM rollups "
+            "WHERE level = :lv AND series_id = :sid AND bucket_t >= :a AND bucket_t < :b "
+            "ORDER BY bucket_t"), {"lv": MINUTE_S, "sid": sid, "a": a, "b": b})]
+        if not sealed:
+            return rows
+        width = MINUTE_S * NS
+        for seg_t in sealed:
+            lo, hi = max(a, seg_t), min(b, seg_t + SEGMENT_NS)
+            ts, vs = self._raw(conn, sid, lo // width * width, -(-hi // width) * width,
+                               damaged)
+            if len(ts):
+                cols = Columns(np.full(len(ts), sid, np.int64), ts, vs)
+                rows += [r[2:] for r in rollup_rows(cols, MINUTE_S) if lo <= r[2] < hi]
+        rows.sort(key=lambda r: int(r[0]))
+        return rows
+
     def export(self, series_ids: list[int], start_ns: int, end_ns: int,
                level_s: int | None) -> Iterator[tuple[Any, ...]]:
         for sid in series_ids:
@@ -512,6 +566,14 @@ class SqlStore:
                     damaged: list[DamagedSpan] = []
                     for ts, vs in self._raw_windows(conn, sid, start_ns, end_ns, damaged):
                         yield from zip([sid] * len(ts), ts.tolist(), vs.tolist())
+                    continue
+                if level_s == MINUTE_S:  # a month at a time: sealed ones come from blocks
+                    damaged = []
+                    for w in range(start_ns, end_ns, 30 * 86_400 * NS):
+                        yield from ((sid, t, mn, mx, sm / n, n, first, last)
+                                    for t, mn, mx, sm, n, _, first, _, last in self._minute_rows(
+                                        conn, sid, w, min(end_ns, w + 30 * 86_400 * NS),
+                                        damaged))
                     continue
                 sql = ("SELECT series_id, bucket_t, min, max, sum / count, count, first, last "
                        "FROM rollups WHERE level = :lvl AND series_id = :sid "
@@ -553,9 +615,13 @@ class SqlStore:
                               starts: dict[int, int]) -> int:
         read = 0
         damaged: list[DamagedSpan] = []
+        sealed = np.array(list(conn.execute(text(
+            "SELECT seg_t FROM blocks WHERE series_id = :sid"), {"sid": sid}).scalars()),
+            dtype=np.int64)  # their minute rollups are computed from the blocks when read
         for ts, vs in self._raw_windows(conn, sid, since, 2**62, damaged):
+            unsealed = ~np.isin(ts // SEGMENT_NS * SEGMENT_NS, sealed)
             for lv, first in starts.items():
-                keep = ts >= first
+                keep = (ts >= first) & (unsealed if lv == MINUTE_S else True)
                 if keep.any():
                     cols = Columns(np.full(int(keep.sum()), sid, np.int64), ts[keep], vs[keep])
                     self._upsert_rollups(conn, list(rollup_rows(cols, lv)))
@@ -624,6 +690,9 @@ class SqlStore:
                     count=len(ts), data=encode(ts, vs)))
                 conn.execute(text("DELETE FROM samples WHERE series_id = :sid AND t >= :a "
                                   "AND t < :b"), {"sid": sid, "a": seg_t, "b": seg_t + SEGMENT_NS})
+                conn.execute(text("DELETE FROM rollups WHERE level = :lv AND series_id = :sid "
+                                  "AND bucket_t >= :a AND bucket_t < :b"),
+                             {"lv": MINUTE_S, "sid": sid, "a": seg_t, "b": seg_t + SEGMENT_NS})
                 return len(ts)
         except (OperationalError, DBAPIError) as exc:
             raise StoreUnavailable(_reason(exc)) from exc
@@ -763,6 +832,8 @@ def complete_level(pruned: dict[int, int], t_ns: int) -> int:
 def rollup_rows(cols: Columns, level_s: int) -> list[RollupRow]:
     """Per (series, bucket) aggregates of samples sorted by (series, time), as upsert rows."""
     sids, ts, vs = cols.sids, cols.ts, cols.vs
+    if not len(ts):
+        return []
     width = level_s * NS
     buckets = ts // width * width
     edge = np.flatnonzero((sids[1:] != sids[:-1]) | (buckets[1:] != buckets[:-1])) + 1
