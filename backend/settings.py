@@ -42,8 +42,10 @@ class Settings(BaseSettings):
 
     # Retention per resolution in days (0: forever), enforced by a background job in the
     # API every retention_interval_s (0: never) and by `kazsat db prune`. SQL store only:
-    # an InfluxDB bucket has its own retention period.
-    retention_raw_days: float = 90
+    # an InfluxDB bucket has its own retention period. Raw samples are kept forever: sealed
+    # into blocks they take about 1.1 bytes a value with rollups on SQLite, some 3 GB a year
+    # for both satellites (docs/storage.md, "Sealed history figures").
+    retention_raw_days: float = 0
     retention_1m_days: float = 730
     retention_10m_days: float = 1825
     retention_1h_days: float = 0

@@ -569,11 +569,22 @@ class SqlStore:
                     continue
                 if level_s == MINUTE_S:  # a month at a time: sealed ones come from blocks
                     damaged = []
-                    for w in range(start_ns, end_ns, 30 * 86_400 * NS):
+                    w = start_ns
+                    while w < end_ns:
+                        nxt = conn.execute(text(
+                            "SELECT (SELECT min(bucket_t) FROM rollups WHERE level = :lv AND "
+                            "series_id = :sid AND bucket_t >= :w), (SELECT min(seg_t) FROM "
+                            "blocks WHERE series_id = :sid AND seg_t > :after)"),
+                            {"lv": MINUTE_S, "sid": sid, "w": w,
+                             "after": w - SEGMENT_NS}).one()
+                        if all(t is None for t in nxt):
+                            break  # skip straight over months with nothing
+                        w = max(w, min(t for t in nxt if t is not None))
+                        upto = min(end_ns, w + 30 * 86_400 * NS)
                         yield from ((sid, t, mn, mx, sm / n, n, first, last)
                                     for t, mn, mx, sm, n, _, first, _, last in self._minute_rows(
-                                        conn, sid, w, min(end_ns, w + 30 * 86_400 * NS),
-                                        damaged))
+                                        conn, sid, w, upto, damaged))
+                        w = upto
                     continue
                 sql = ("SELECT series_id, bucket_t, min, max, sum / count, count, first, last "
                        "FROM rollups WHERE level = :lvl AND series_id = :sid "
