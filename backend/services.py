@@ -120,6 +120,7 @@ def build_services(settings: Settings) -> Services:
     alerts = AlertServer(engine, mission, checker, AlertArchive(engine, mission),
                          AlertMailer(settings, mission, sender.wake), stale,
                          settings.stale_severity, latest_reader(store))
+    latest = store.latest()  # first: puts back latest rows a wrong clock left ahead of now
     alerts.refresh()
     if alerts.counts()["active"]:
         log.info("%d open alerts restored", alerts.counts()["active"])
@@ -127,7 +128,7 @@ def build_services(settings: Settings) -> Services:
     hub = StreamHub(first_seq() - 1, settings.stream_buffer_events, settings.stream_queue_events,
                     settings.stream_max_per_user, settings.stream_max_total)
     feed = LiveFeed(hub, registry, checker, alerts, settings.clock_tolerance_s)
-    feed.prime(store.latest(), time.time_ns())
+    feed.prime(latest, time.time_ns())
     alerts.on_change = feed.alerts_changed
     log.info("mission loaded: %d satellites, %d stations, %d parameters, %d series",
              len(mission.satellites), len(mission.stations), len(mission.parameters),

@@ -38,6 +38,7 @@ TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 # Kept by the browser across sessions: the API's proof that this browser logged in as a
 # name before, which lets its user past a lock-out strangers cause (README "Security").
 DEVICE_COOKIE = "kazsat_device"
+LOGIN_CSRF_COOKIE = "kazsat_login_csrf"
 DEVICE_MAX_AGE_S = 180 * 86400
 
 
@@ -173,9 +174,9 @@ def _csrf() -> str:
     return session["csrf"]
 
 
-def _csrf_ok() -> bool:
+def _csrf_ok(expected: str) -> bool:
     sent = request.form.get("csrf", "")
-    return bool(sent) and secrets.compare_digest(sent, session.get("csrf", ""))
+    return bool(sent) and secrets.compare_digest(sent, expected)
 
 
 def _page(title: str, body: Markup, status: int = 200) -> Response:
@@ -208,6 +209,10 @@ def notice_page(title: str, message: str, back: str, status: int) -> Response:
 
 def login_page(message: str = "", kind: str = "error", name: str = "",
                status: int = 200) -> Response:
+    # The form's token lives in a cookie of its own, never in the session: a page that lands
+    # here without the session cookie (a link from another site, which SameSite=Strict
+    # keeps it from) must not replace the cookie every other open page is signed in with.
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     form = Markup(
         "<h1>Sign in</h1>{msg}"
         "<form method='post' action='/login' class='kz-login-form'>"
@@ -220,8 +225,11 @@ def login_page(message: str = "", kind: str = "error", name: str = "",
         "<input id='password' name='password' type='password' "
         "autocomplete='current-password' required maxlength='256'>"
         "<button type='submit' id='login-submit'>Sign in</button></form>"
-    ).format(msg=_message(message, kind), csrf=_csrf(), next=_next_path(), name=name)
-    return _page("Sign in", form, status)
+    ).format(msg=_message(message, kind), csrf=csrf, next=_next_path(), name=name)
+    answer = _page("Sign in", form, status)
+    answer.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/login",
+                      secure=get_settings().cookie_secure)
+    return answer
 
 
 def password_page(message: str = "", status: int = 200) -> Response:
@@ -258,7 +266,7 @@ def do_login() -> Response:
         return login_page("Your session ended; sign in again." if expired else "", "info")
     name = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    if not _csrf_ok():
+    if not _csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, "")):
         return login_page("The form was stale; try again.", name=name, status=400)
     if not name or not password:
         return login_page("Enter your user name and password.", name=name, status=400)
@@ -300,7 +308,7 @@ def do_login() -> Response:
 def do_password() -> Response:
     if request.method == "GET":
         return password_page()
-    if not _csrf_ok():
+    if not _csrf_ok(session.get("csrf", "")):
         return password_page("The form was stale; try again.", 400)
     new = request.form.get("new", "")
     if new != request.form.get("repeat", ""):

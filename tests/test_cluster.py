@@ -142,14 +142,27 @@ class Writers:
             assert counts.get("204"), f"{site} acknowledged nothing: {counts}"
 
 
-def wait_for(what: str, check: object, timeout_s: float = 120) -> object:
+def wait_for(what: str, check: object, timeout_s: float = 120,
+             cluster: Cluster | None = None) -> object:
+    """Poll until `check()` is true; a timeout says what Patroni reports of each site and
+    the end of its log when `cluster` is given (what a failure in CI leaves to go on)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         got = check()  # type: ignore[operator]
         if got:
             return got
         time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
+    raise AssertionError(f"{what}: not within {timeout_s:.0f} s"
+                         + (patroni_report(cluster) if cluster else ""))
+
+
+def patroni_report(cluster: Cluster) -> str:
+    out = []
+    for site in SITES:
+        path = cluster.log_path(site, "patroni")
+        tail = path.read_text(errors="replace").splitlines()[-12:] if path.exists() else []
+        out.append(f"\n{site}: {cluster.patroni(site)}\n  " + "\n  ".join(tail))
+    return "".join(out)
 
 
 def stored_times(two: Site, site: str, satellite: str, parameter: str, start: int) -> set[int]:
@@ -399,7 +412,7 @@ def test_a_frozen_primary_never_leaves_two_nodes_acknowledging_writes(healthy: S
     finally:
         c.signal("akkol", 18, ("patroni",))  # SIGCONT
     wait_for("Akkol demoted to a replica", lambda: (c.patroni("akkol") or {}).get("role")
-             == "replica", 180)
+             == "replica", 180, c)
     assert c.wait_replicating() == "kokterek"
     stop.set()
     prober.join(30)

@@ -6,6 +6,7 @@ ports, secrets from .env only."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -181,3 +182,88 @@ def test_env_example_documents_the_store_and_retention_settings():
     missing = [n for n in Settings.model_fields if n.startswith(("store", "influx_", "retention_"))
                and f"KAZSAT_{n.upper()}=" not in text]
     assert missing == []
+
+
+# ---- the two-site deployment (docker-compose.two-sites.yml, docs/cluster.md) ----------------
+
+TWO_SITES = "docker-compose.two-sites.yml"
+SITE_HOSTS = {"AKKOL_HOST": "10.1.0.10", "KOKTEREK_HOST": "10.2.0.10",
+              "WITNESS_HOST": "10.3.0.10", "PATRONI_SUPERUSER_PASSWORD": "patroni-secret",
+              "PATRONI_REPLICATION_PASSWORD": "replication-secret",
+              "FEED_ORIGIN": "2026-12-01T00:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory) -> dict:
+    """Every profile: all three hosts' services in one view."""
+    folder = tmp_path_factory.mktemp("compose-two-sites")
+    env_file(folder, **SITE_HOSTS)
+    shutil.copytree(ROOT / "deploy", folder / "deploy")
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed (scripts/test.sh installs it "
+                    "when run as root: apt-get install docker-compose)")
+    shutil.copy(ROOT / TWO_SITES, folder)
+    done = subprocess.run(["docker-compose", "-f", TWO_SITES, "--profile", "akkol", "--profile",
+                           "kokterek", "--profile", "witness", "config"], cwd=folder,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def test_two_sites_each_have_every_part_and_a_witness_stands_apart(two_sites):
+    services = two_sites["services"]
+    for site in ("akkol", "kokterek"):
+        assert {f"{part}-{site}" for part in ("etcd", "postgres", "api", "dashboard", "feed")} \
+            <= set(services)
+        assert all(services[f"{p}-{site}"]["profiles"] == [site]
+                   for p in ("etcd", "postgres", "api", "dashboard", "feed"))
+    assert services["etcd-witness"]["profiles"] == ["witness"]
+    assert len([name for name in services if name.startswith("etcd-")]) == 3
+
+
+def test_consensus_spans_three_places_and_patroni_asks_all_of_them(two_sites):
+    services = two_sites["services"]
+    peers = {"akkol=http://10.1.0.10:2380", "kokterek=http://10.2.0.10:2380",
+             "witness=http://10.3.0.10:2380"}
+    for member in ("akkol", "kokterek", "witness"):
+        command = services[f"etcd-{member}"]["command"]
+        cluster = command[command.index("--initial-cluster") + 1]
+        assert set(cluster.split(",")) == peers
+    for site in ("akkol", "kokterek"):
+        env = services[f"postgres-{site}"]["environment"]
+        assert env["PATRONI_NAME"] == site
+        assert all(host in env["PATRONI_ETCD3_HOSTS"] for host in ("10.1.0.10", "10.2.0.10",
+                                                                  "10.3.0.10"))
+        assert services[f"postgres-{site}"]["build"]["context"].endswith("deploy/patroni")
+    bootstrap = yaml.safe_load((ROOT / "deploy/patroni/patroni.yml").read_text())["bootstrap"]
+    assert bootstrap["dcs"]["synchronous_mode"] is True
+    assert bootstrap["dcs"]["synchronous_mode_strict"] is False
+    assert bootstrap["dcs"]["postgresql"]["use_pg_rewind"] is True
+
+
+def test_each_api_finds_the_primary_own_site_first_and_feeds_fall_back(two_sites):
+    services = two_sites["services"]
+    for site, own, other in (("akkol", "10.1.0.10", "10.2.0.10"),
+                             ("kokterek", "10.2.0.10", "10.1.0.10")):
+        env = services[f"api-{site}"]["environment"]
+        url = env["KAZSAT_DATABASE_URL"]
+        assert url.index(f"host={own}:5432") < url.index(f"host={other}:5432")
+        assert "target_session_attrs=read-write" in url
+        assert env["KAZSAT_SITE"] == site
+        sites = json.loads(env["KAZSAT_SITES"])
+        assert set(sites) == {"akkol", "kokterek"}
+        feed = services[f"feed-{site}"]
+        assert feed["environment"]["KAZSAT_API_URL"] == \
+            f"http://{own}:8000,http://{other}:8000"
+        assert feed["command"][:3] == ["simulate", "--station", site]
+
+
+def test_two_sites_refuse_missing_hosts_and_secrets(tmp_path):
+    if shutil.which("docker-compose") is None:
+        pytest.skip("Debian's docker-compose is not installed")
+    env_file(tmp_path, **{**SITE_HOSTS, "PATRONI_REPLICATION_PASSWORD": "", "WITNESS_HOST": ""})
+    shutil.copy(ROOT / TWO_SITES, tmp_path)
+    done = subprocess.run(["docker-compose", "-f", TWO_SITES, "--profile", "witness", "config"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "WITNESS_HOST" in done.stderr or "PATRONI_REPLICATION_PASSWORD" in done.stderr

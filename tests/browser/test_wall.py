@@ -64,9 +64,8 @@ def test_twenty_streamed_pages_all_see_a_breach(driver: object, wall: Feeder) ->
         driver.switch_to.new_window("window")
         handles.append(driver.current_window_handle)
     for handle, path in zip(handles, PAGES, strict=True):
-        driver.switch_to.window(handle)  # navigate without waiting for each page's load
-        driver.execute_script("window.location.assign(arguments[0]);",
-                              wall.stack.dashboard_url + path)
+        driver.switch_to.window(handle)  # as a person opens each screen: by its address
+        driver.get(wall.stack.dashboard_url + path)
     for handle, path in zip(handles, PAGES, strict=True):
         driver.switch_to.window(handle)
         frame = dash_id("frame", page_of(path), "f")
