@@ -82,6 +82,21 @@ samples = Table(
     sqlite_with_rowid=False,
 )
 
+# Sealed history: per series and segment of SEGMENT_S (6 h) from the epoch, its samples as one
+# compressed block (backend/store/blocks.py); the first and last time and the count let reads
+# skip or bound a block without decoding it. Samples newer than the compactor's horizon, and
+# late ones for a sealed segment until the next compaction, are rows of `samples` (never the
+# same series and time in both).
+blocks = Table(
+    "blocks", metadata,
+    Column("series_id", Integer, primary_key=True),
+    Column("seg_t", BigInteger, primary_key=True),  # the segment's start, ns since the epoch
+    Column("t_first", BigInteger, nullable=False),
+    Column("t_last", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # One row per (level, series, bucket): level is the bucket width in seconds (60, 600, ...).
 rollups = Table(
     "rollups", metadata,

@@ -27,6 +27,7 @@ from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.stale import StaleWatch
 from backend.store.base import TelemetryStore
+from backend.store.compactor import Compactor
 from backend.store.sql import SqlStore
 from backend.stream import StreamHub
 from backend.stream_feed import LiveFeed, OtherWriters, StateWatch, first_seq
@@ -57,15 +58,17 @@ class Services:
     def start_background(self) -> None:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
         once-a-second alert tick (stale telemetry, email owed, escalation steps due, flood
-        digests), the monthly alarm-health report (when someone is to get it) and the
-        retention job, run by the one API process that holds them; and in every API process
-        the live stream's watches (states gone stale, what other processes changed). The
-        API starts them, one-off commands do not."""
+        digests), the monthly alarm-health report (when someone is to get it), the retention
+        job and the compactor (backend/store/compactor.py), run by the one API process that
+        holds them; and in every API process the live stream's watches (states gone stale,
+        what other processes changed). The API starts them, one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if self.settings.report_email_to:
             work.append(Ticker("alarm-report", self._monthly_report, 60.0, first_s=5.0))
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
+        if isinstance(self.store, SqlStore) and self.settings.compact_interval_s > 0:
+            work.append(Compactor(self.store, self.settings))
         if self.cluster is not None:
             work.append(ClusterWatch(self.cluster, self.alerts.cluster_alert,
                                      lambda: self.alerts.cluster_alert(None),
@@ -111,7 +114,7 @@ def open_store(settings: Settings, engine: Engine, registry: SeriesRegistry) -> 
         from backend.store.influx import InfluxStore
 
         return InfluxStore.from_settings(settings, registry)
-    return SqlStore(engine, settings.clock_tolerance_s)
+    return SqlStore(engine, settings.clock_tolerance_s, settings.compact_settle_s)
 
 
 def build_services(settings: Settings) -> Services:

@@ -44,13 +44,21 @@ class Settings(BaseSettings):
 
     # Retention per resolution in days (0: forever), enforced by a background job in the
     # API every retention_interval_s (0: never) and by `kazsat db prune`. SQL store only:
-    # an InfluxDB bucket has its own retention period.
-    retention_raw_days: float = 90
+    # an InfluxDB bucket has its own retention period. Raw samples are kept forever: sealed
+    # into blocks they take about 1.1 bytes a value with rollups on SQLite, some 3 GB a year
+    # for both satellites (docs/storage.md, "Sealed history figures").
+    retention_raw_days: float = 0
     retention_1m_days: float = 730
     retention_10m_days: float = 1825
     retention_1h_days: float = 0
     retention_1d_days: float = 0
     retention_interval_s: float = 3600
+    # The SQL store's compactor (backend/store/compactor.py): every compact_interval_s (0:
+    # never) it seals each 6 h segment that ended more than compact_settle_s ago into one
+    # compressed block per series; samples newer than that stay rows (fast writes). A
+    # negative settle seals the running segment too (tests that read everything from blocks).
+    compact_interval_s: float = 600
+    compact_settle_s: float = 3600
 
     # The two-site deployment (docs/cluster.md): this API's site, and every site's API and
     # Patroni endpoints as JSON {"akkol": {"name": "Akkol", "api_url": ..., "patroni_url":

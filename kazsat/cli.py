@@ -321,12 +321,40 @@ def store_copy(source: Annotated[str, typer.Option("--from", help="store URL to 
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply pending schema migrations."""
+def db_upgrade(seal: Annotated[bool, typer.Option(
+        help="also seal settled history kept as rows into compressed blocks")] = True) -> None:
+    """Apply pending schema migrations, then convert the SQL store's settled history from
+    one row per sample to compressed blocks (what the API's compactor would do over its
+    first passes). A kill loses nothing; run it again to go on where it stopped."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from backend.services import open_database
+    from backend.store.sql import SqlStore
 
     setup_logging()
-    open_database(get_settings())
+    settings = get_settings()
+    engine = open_database(settings)
+    if not seal or settings.store != "sql":
+        return
+    store = SqlStore(engine, settings.clock_tolerance_s, settings.compact_settle_s)
+    if console.is_terminal:  # a bar for a person; log lines only for a log collector
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total} series"), TimeElapsedColumn(),
+                TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("sealing history into blocks", total=None)
+            sealed = store.compact(progress=lambda done, total, n: bar.update(
+                task, completed=done, total=total,
+                description=f"sealing history into blocks: {n:,} samples"))
+    else:
+        sealed = store.compact()
+    store.close()
+    logging.getLogger(__name__).info("%d samples sealed into compressed blocks", sealed)
 
 
 @db_app.command("prune")
@@ -365,6 +393,41 @@ def rebuild_rollups() -> None:
         rows = services.store.rebuild_rollups(
             lambda done, total: progress.update(task, completed=done, total=total))
     console.print(f"rollups rebuilt from {rows:,} samples")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Decode every compressed block of sealed history and say which are damaged (series
+    and time range); exit status 1 when any is."""
+    from rich.progress import Progress
+
+    from backend import db
+    from backend.services import open_database
+    from backend.store.sql import SqlStore
+    from backend.timeutil import format_time
+
+    setup_logging()
+    settings = get_settings()
+    if settings.store != "sql":
+        console.print("the InfluxDB store keeps no blocks in SQL; nothing to check")
+        return
+    engine = open_database(settings)
+    store = SqlStore(engine, settings.clock_tolerance_s, settings.compact_settle_s)
+    with Progress(console=console) as progress:
+        task = progress.add_task("checking blocks", total=None)
+        checked, damaged = store.check_blocks(
+            lambda done, total: progress.update(task, completed=done, total=total))
+    names = {}
+    with engine.connect() as conn:
+        for row in conn.execute(db.series.select()):
+            names[row.id] = "/".join(x for x in (row.satellite, row.station, row.parameter) if x)
+    for d in damaged:
+        console.print(f"[red]damaged[/red] {names.get(d.series_id, d.series_id)} "
+                      f"{format_time(d.start_ns)} to {format_time(d.end_ns)}: {d.reason}")
+    store.close()
+    console.print(f"{checked:,} blocks checked, {len(damaged):,} damaged")
+    if damaged:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -13,7 +13,9 @@ from tests.test_store_contract import T0
 pytestmark = pytest.mark.postgres
 
 
-def test_sqlite_to_postgres_and_back(tmp_path):
+@pytest.mark.parametrize("sealed", [False, True], ids=["rows", "blocks"])
+def test_sqlite_to_postgres_and_back(tmp_path, sealed):
+    """With `sealed`, each side's history is compacted into blocks before it is read."""
     from backend.settings import Settings
 
     settings = Settings(data_dir=tmp_path)
@@ -25,10 +27,14 @@ def test_sqlite_to_postgres_and_back(tmp_path):
         a.store.write(Batch([bus] * 12_000, [T0 + i * NS for i in range(12_000)],
                             [float(i) for i in range(12_000)]))
         a.store.write(Batch([soc] * 3, [T0, T0 + 60 * NS, T0 + 120 * NS], [90.0, 91.0, 92.0]))
+        if sealed:
+            assert a.store.compact(now_ns=2**62) == 12_003
         b = open_endpoint(pg, settings)
         seen = []
         assert copy_history(a, b, progress=lambda d, t, n: seen.append(n)) == 12_003
         assert seen[-1] == 12_003 and seen == sorted(seen)
+        if sealed:
+            assert b.store.compact(now_ns=2**62) == 12_003
         bus_b = b.registry.find("kazsat-2", None, "bus_voltage").id
         assert b.store.latest()[bus_b] == (T0 + 11_999 * NS, 11_999.0)
         r = b.store.range(bus_b, T0, T0 + 4 * 3600 * NS, 10)  # from rollups built as it went

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from backend import db, files
+from backend.store.sql import SqlStore
 from kazsat.stack import ROOT, Stack
 from tests.databases import database_url
 
@@ -70,10 +71,10 @@ def every_row(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-def upgrade_by_cli(url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def upgrade_by_cli(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KAZSAT_DATABASE_URL": url, "KAZSAT_DATA_DIR": str(data_dir)}
-    done = subprocess.run([sys.executable, "-m", "kazsat", "db", "upgrade"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "kazsat", "db", "upgrade", *args], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -106,7 +107,7 @@ def test_a_database_from_before_alembic_is_carried_over_with_every_row(
                   *(["limit_states", "alarm_generation"] if version >= 4 else [])]
         assert all(before[t] for t in filled), {t: len(r) for t, r in before.items()}
 
-        done = upgrade_by_cli(url, data)
+        done = upgrade_by_cli(url, data, "--no-seal")  # the schema alone first
         assert f"adopting a database at schema version {version}" in done.stderr
         assert f"database schema at revision {db.head_revision()}" in done.stderr
         with engine_at(url) as engine:
@@ -120,7 +121,15 @@ def test_a_database_from_before_alembic_is_carried_over_with_every_row(
                 assert [r[0] for r in after[table]] == [*range(1, version + 1), 5]
                 kept = kept[:version]
             assert kept == rows, table
-        assert upgrade_by_cli(url, data).stderr.count("Running upgrade") == 0  # nothing left
+        # Then the history becomes blocks: every sample still read, none left as a row.
+        done = upgrade_by_cli(url, data)
+        assert done.stderr.count("Running upgrade") == 0  # no revision left
+        assert f"{len(before['samples'])} samples sealed" in done.stderr
+        with engine_at(url) as engine:
+            store = SqlStore(engine)
+            sealed = list(store.export(sorted({r[0] for r in before["samples"]}), 0, 2**62,
+                                       None))
+            assert sealed == before["samples"] and not every_row(engine)["samples"]
 
         # The API runs on it: the release's users log in, its history and alerts answer, and
         # new rows take new ids (PostgreSQL's sequences came along).

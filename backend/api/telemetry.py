@@ -66,7 +66,8 @@ def series(services: ServicesDep, _: Reader,
            end: str = "now", max_points: int = Query(1000, ge=2, le=20000)) -> OrjsonResponse:
     """Points of one or more parameters in [start, end): raw samples when the range holds
     at most max_points, else min/max/mean/count buckets from the coarsest rollup level that
-    gives enough; `resolution` says which."""
+    gives enough; `resolution` says which. Stored history that cannot be read (a damaged
+    block) is left out and listed under `damaged` with its time range."""
     start_ns, end_ns = request_range(start, end)
     out: list[dict[str, Any]] = []
     for info in find_series(services, satellite, station, parameter):
@@ -75,6 +76,9 @@ def series(services: ServicesDep, _: Reader,
                 "parameter": info.parameter.key,
                 "unit": info.parameter.unit, "resolution": result.resolution,
                 "bucket_s": result.bucket_s, "time": [format_time(t) for t in result.times]}
+        if result.damaged:  # left out of the answer, said so (never a 500 for the rest)
+            item["damaged"] = [{"start": format_time(d.start_ns), "end": format_time(d.end_ns),
+                                "reason": d.reason} for d in result.damaged]
         if result.buckets is None:
             item["value"] = result.values
         else:

@@ -11,6 +11,11 @@ from typing import Any, Protocol
 LEVELS_S: tuple[int, ...] = (60, 600, 3600, 86400)
 LEVEL_NAMES = {60: "1m", 600: "10m", 3600: "1h", 86400: "1d"}
 NS = 1_000_000_000
+# Sealed history is kept per series in segments of this length from the epoch, one compressed
+# block each (benchmarks/codecs.py: 6 h compress as well as 24 h and decode 4x less for a
+# point read; 1 h is a fifth larger). It divides a day, so retention's day-edge cut-offs
+# drop whole segments.
+SEGMENT_S = 21_600
 # A sample more than this ahead of the server clock is stored (replay shows it at its time)
 # but is not the present: it does not become its series' latest value and is not limit
 # checked live. The margin allows for ordinary clock skew between senders and the server.
@@ -41,12 +46,24 @@ class Buckets:
 
 
 @dataclass
+class DamagedSpan:
+    """Stored samples that cannot be read (a block that fails to decode): left out of every
+    answer, and said so."""
+
+    series_id: int
+    start_ns: int
+    end_ns: int
+    reason: str
+
+
+@dataclass
 class RangeResult:
     resolution: str  # "raw" or a level name such as "1m"
     bucket_s: float | None  # the bucket width, None for raw samples
     times: list[int]
     values: list[float] | None = None  # raw samples
     buckets: Buckets | None = None
+    damaged: list[DamagedSpan] = field(default_factory=list)  # left out of the answer
 
 
 class StoreUnavailable(RuntimeError):
