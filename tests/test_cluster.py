@@ -371,6 +371,11 @@ def test_with_the_reserve_down_the_primary_accepts_and_redundancy_lost_comes_and
     assert any("redundancy restored" in s for s in kinds), kinds
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "open (issue 14): with Debian's Patroni 3.0.2 the frozen Akkol node, resumed, takes the "
+    "leader key back from Kokterek, which had been promoted and was acknowledging writes; "
+    "Kokterek is demoted instead of Akkol (seen 2026-12-08, logs in the test's folder). "
+    "To try: Patroni 4.x, whose release notes fix etcd3 lease handling and stale etcd reads"))
 def test_a_frozen_primary_never_leaves_two_nodes_acknowledging_writes(healthy: Site) -> None:
     """SIGSTOP of Akkol's whole node (Patroni and PostgreSQL), as a machine that hangs or a
     cut network: Kokterek takes over; the frozen node, resumed, is demoted and rejoins.
