@@ -147,8 +147,12 @@ class Subscription:
             self._wake.clear()
             if self._pending or self.lagged:
                 continue  # offered between the check and the clear
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving as the
+            # timeout fires (both due at once after the process was stopped, SIGSTOP or a
+            # paused VM) is lost in wait_for, and the stream's task never ends.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._wake.wait()
             except TimeoutError:
                 return None
 

@@ -168,8 +168,8 @@ class EventStream(Response):
     async def _send(self, send: Send, data: bytes, more: bool = True) -> None:
         timeout = self.services.settings.stream_send_timeout_s
         try:
-            await asyncio.wait_for(send({"type": "http.response.body", "body": data,
-                                         "more_body": more}), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see Subscription.next
+                await send({"type": "http.response.body", "body": data, "more_body": more})
         except TimeoutError:
             log.warning("live stream of %s dropped: it took no data for %g s", self.sub.who,
                         timeout)
