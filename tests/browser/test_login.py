@@ -176,35 +176,37 @@ def test_wrong_password_is_refused_then_rate_limited(driver: object, live: Live)
 
 def test_one_time_password_is_changed_first_and_logout_ends_the_session(
         driver: object, live: Live) -> None:
+    # Bounds on a broken test, not timings: password hashing and the strength estimate took
+    # over 10 s under a load average of 30.
     first = live.stack.add_user("aruzhan", "operator", must_change=True)
     sign_in(driver, live.stack, "aruzhan", first)
-    until(driver, lambda d: d.current_url.endswith("/password"), 10)
+    until(driver, lambda d: d.current_url.endswith("/password"), 60)
     driver.get(live.stack.dashboard_url + "/alerts")  # nothing else until it is changed
-    until(driver, lambda d: d.current_url.endswith("/password"), 10)
+    until(driver, lambda d: d.current_url.endswith("/password"), 60)
     common = "password123456"  # the zxcvbn estimator's advice is shown on the page
     for field, value in (("old", first), ("new", common), ("repeat", common)):
         driver.find_element(By.ID, field).send_keys(value)
     driver.find_element(By.ID, "password-submit").click()
     until(driver, lambda d: "commonly used password" in
-          d.find_element(By.ID, "login-message").text, 10)
+          d.find_element(By.ID, "login-message").text, 60)
     assert ".." not in driver.find_element(By.ID, "login-message").text
     save_screenshot(driver, "password-advice")
     weak = "aruzhan-2026-akkol"  # long enough for the form, refused by the API's rules
     for field, value in (("old", first), ("new", weak), ("repeat", weak)):
         driver.find_element(By.ID, field).send_keys(value)
     driver.find_element(By.ID, "password-submit").click()
-    until(driver, lambda d: "user name" in d.find_element(By.ID, "login-message").text, 10)
+    until(driver, lambda d: "user name" in d.find_element(By.ID, "login-message").text, 60)
     new = "kokterek-night-shift"
     for field, value in (("old", first), ("new", new), ("repeat", new)):
         driver.find_element(By.ID, field).send_keys(value)
     driver.find_element(By.ID, "password-submit").click()
-    until(driver, lambda d: d.find_elements(By.ID, "kz-user-name"), 20)
+    until(driver, lambda d: d.find_elements(By.ID, "kz-user-name"), 60)
     assert driver.find_element(By.ID, "kz-user-name").text == "aruzhan"
-    until(driver, lambda d: " UTC" in d.find_element(By.CLASS_NAME, "kz-banner").text, 20)
+    until(driver, lambda d: " UTC" in d.find_element(By.CLASS_NAME, "kz-banner").text, 60)
     save_screenshot(driver, "overview-logged-in")
     token = api_token_in_cookie(driver)
     driver.find_element(By.ID, "kz-logout").click()
-    until(driver, lambda d: "/login" in d.current_url, 10)
+    until(driver, lambda d: "/login" in d.current_url, 60)
     r = httpx.get(f"{live.stack.api_url}/api/v1/latest",
                   headers={"Authorization": f"Token {token}"})
     assert r.status_code == 401  # the API session ended too, not just the cookie
