@@ -31,7 +31,9 @@ MAX_POINTS = 2000  # buckets per series for a shift's figures (their min and mea
 def shift_of(settings: Settings, t: int) -> tuple[int, int]:
     """(start, end) in ns of the shift that `t` falls in."""
     zone = ZoneInfo(settings.shift_timezone)
-    local = dt.datetime.fromtimestamp(t / NS, zone)
+    # Whole seconds, floored: t / NS as a float rounds the last nanosecond of a shift into
+    # the next (changes fall on whole minutes, so seconds lose nothing).
+    local = dt.datetime.fromtimestamp(t // NS, zone)
     changes = sorted(dt.time.fromisoformat(c) for c in settings.shift_changes)
     candidates = []
     for day in (local.date() - dt.timedelta(days=1), local.date(),
@@ -41,6 +43,21 @@ def shift_of(settings: Settings, t: int) -> tuple[int, int]:
     start = max(starts)
     end = min(c for c in candidates if c > start)
     return int(start.timestamp()) * NS, int(end.timestamp()) * NS
+
+
+def recent(settings: Settings, now: int, count: int) -> list[dict[str, Any]]:
+    """The shift in progress and the `count` before it, newest first, each with its bounds
+    in UTC and a label in the shift's local time."""
+    zone = ZoneInfo(settings.shift_timezone)
+    out = []
+    start, end = shift_of(settings, now)
+    for _ in range(count + 1):
+        a, b = (dt.datetime.fromtimestamp(x / NS, zone) for x in (start, end))
+        label = f"{a:%Y-%m-%d %H:%M} to {b:%H:%M}" + (" (in progress)" if end > now else "")
+        out.append({"start": format_time(start), "end": format_time(end), "label": label,
+                    "done": end <= now})
+        start, end = shift_of(settings, start - 1)
+    return out
 
 
 def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, start: int,

@@ -30,6 +30,8 @@ def test_shifts_change_at_local_times_in_almaty() -> None:
     assert shift_of(s, utc(2026, 11, 20, 10, 0)) == (utc(2026, 11, 20, 3), utc(2026, 11, 20, 15))
     assert shift_of(s, utc(2026, 11, 20, 20, 0)) == (utc(2026, 11, 20, 15), utc(2026, 11, 21, 3))
     assert shift_of(s, utc(2026, 11, 20, 2, 59)) == (utc(2026, 11, 19, 15), utc(2026, 11, 20, 3))
+    # The last nanosecond of a shift is in it (a float would round it into the next).
+    assert shift_of(s, utc(2026, 11, 20, 3) - 1) == (utc(2026, 11, 19, 15), utc(2026, 11, 20, 3))
     three = Settings(_env_file=None, shift_changes="07:00, 15:00, 23:00")
     assert shift_of(three, utc(2026, 11, 20, 12)) == (utc(2026, 11, 20, 10), utc(2026, 11, 20, 18))
     with pytest.raises(ValueError, match="'7am' is not a time like 08:00"):

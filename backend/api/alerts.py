@@ -183,6 +183,15 @@ def shift_report(services: ServicesDep, _: Reader, at: str | None = None) -> Orj
                                         start, end, now))
 
 
+@router.get("/shift-report/shifts")
+def shift_list(services: ServicesDep, _: Reader,
+               count: int = Query(14, ge=1, le=200)) -> OrjsonResponse:
+    """The shift in progress and the `count` shifts before it, newest first, with labels in
+    the shift time zone."""
+    return OrjsonResponse({"timezone": services.settings.shift_timezone,
+                           "shifts": shifts.recent(services.settings, time.time_ns(), count)})
+
+
 @router.get("/audit")
 def audit_log(services: ServicesDep, _: Reader, start: str | None = None,
               end: str | None = None, action: str | None = None,
