@@ -16,7 +16,6 @@ import html
 import logging
 from email.utils import parseaddr
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +25,7 @@ from backend.notify import PLOT_MARK
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.shift_plot import battery_plot
-from backend.shift_report import report, shift_of
+from backend.shift_report import compose_summary, local_label, report, shift_of
 from backend.store.base import NS, TelemetryStore
 
 log = logging.getLogger(__name__)
@@ -70,13 +69,6 @@ def send_shift(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
     return message_id
 
 
-def local_label(settings: Settings, start: int, end: int) -> str:
-    """'2026-12-07 20:00 to 08:00 (Asia/Almaty)'."""
-    zone = ZoneInfo(settings.shift_timezone)
-    a, b = (dt.datetime.fromtimestamp(x // NS, zone) for x in (start, end))
-    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M} ({settings.shift_timezone})"
-
-
 def _num(x: float | None, unit: str) -> str:
     return "no data" if x is None else f"{x:.1f} {unit}"
 
@@ -89,10 +81,7 @@ def compose(settings: Settings, r: dict[str, Any], start: int,
     subject = (f"Shift report {label}: {a['raised']} alerts raised, "
                f"{len(a['open'])} still open")
     lines = [f"The shift {label}, {r['start'][:16]}Z to {r['end'][:16]}Z.", "",
-             f"Alerts raised:     {a['raised']} ({a['raised_critical']} critical, "
-             f"{a['raised_warning']} warning)",
-             f"Acknowledged:      {len(a['acknowledged'])}",
-             f"Still open at end: {len(a['open'])}"]
+             *compose_summary(r)]
     if a["acknowledged"]:
         lines += ["", "Acknowledged in the shift:"]
         lines += [f"  alert {x['id']}: {x['alarm']}, by {x['by']} after "

@@ -119,3 +119,19 @@ def _label(r: Any) -> str:
     where = "/".join(x for x in (r.station, r.satellite) if x)
     what = r.parameter or ("telemetry" if r.kind == "stale" else r.kind)
     return f"{where} {what}".strip()
+
+
+def local_label(settings: Settings, start: int, end: int) -> str:
+    """'2026-12-07 20:00 to 08:00 (Asia/Almaty)'."""
+    zone = ZoneInfo(settings.shift_timezone)
+    a, b = (dt.datetime.fromtimestamp(x // NS, zone) for x in (start, end))
+    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M} ({settings.shift_timezone})"
+
+
+def compose_summary(r: dict[str, Any]) -> list[str]:
+    """The alert counts of a report, a line each (the email's and the PDF's)."""
+    a = r["alerts"]
+    return [f"Alerts raised:     {a['raised']} ({a['raised_critical']} critical, "
+            f"{a['raised_warning']} warning)",
+            f"Acknowledged:      {len(a['acknowledged'])}",
+            f"Still open at end: {len(a['open'])}"]
