@@ -24,6 +24,7 @@ from backend import db
 from backend.notify import PLOT_MARK
 from backend.series import SeriesRegistry
 from backend.settings import Settings
+from backend.shift_pdf import render
 from backend.shift_plot import battery_plot
 from backend.shift_report import compose_summary, local_label, report, shift_of
 from backend.store.base import NS, TelemetryStore
@@ -46,12 +47,14 @@ def send_shift(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
     start, end = last_shift(settings, now)
     domain = parseaddr(settings.email_sender)[1].rpartition("@")[2] or "kazsat.local"
     stamp = dt.datetime.fromtimestamp(start // NS, dt.UTC)
-    message_id = f"<shift-report-{stamp:%Y%m%dT%H%MZ}@{domain}>"
+    name = f"{stamp:%Y%m%dT%H%MZ}"
+    message_id = f"<shift-report-{name}@{domain}>"
     o = db.outbox.c
     with db.reader(engine).connect() as conn:
         if conn.execute(select(o.id).where(o.message_id == message_id)).first() is not None:
             return None
     r = report(engine, store, registry, start, end, now)
+    png = battery_plot(store, registry, start, end)
     subject, text, body_html = compose(settings, r, start, end)
     try:
         with engine.begin() as conn:
@@ -60,8 +63,9 @@ def send_shift(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
                 recipients=",".join(settings.shift_report_email_to), subject=subject,
                 body_text=text, body_html=body_html, in_reply_to=None, event_t=end,
                 throttle_key=None, created_t=now, attempts=0, next_attempt_t=now,
-                plot_json=None,
-                plot_png=battery_plot(store, registry, start, end)))
+                plot_json=None, plot_png=png, attachment_name=f"shift-report-{name}.pdf",
+                attachment_pdf=render(f"Shift report {local_label(settings, start, end)}", r,
+                                      png)))
     except IntegrityError:
         return None  # queued meanwhile (a restart, the other site): once is enough
     log.info("shift report for %s queued to %s", r["start"],

@@ -1,14 +1,16 @@
 """The shift report by email at each shift change, against a real SMTP server on a test
 clock: queued once per shift, kept through an SMTP outage and sent with the same
-Message-ID, its figures those of the raw alert log and samples."""
+Message-ID, its figures those of the raw alert log and samples, its PDF attached."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import text
 
 from backend import db
@@ -16,6 +18,7 @@ from backend.api.write import ingest_text
 from backend.services import Services, build_services
 from backend.settings import Settings
 from backend.shift_email import last_shift, send_shift
+from backend.shift_pdf import shift_pdf
 from backend.shift_report import shift_of
 from backend.store.base import NS
 from tests.smtp_catcher import SmtpCatcher
@@ -109,6 +112,17 @@ def test_each_shift_is_mailed_once_and_survives_an_smtp_outage(
     assert lowest == 41.5 and "  kazsat-2: 41.5 %" in body
     assert "/shift-report?at=" in body
     mail_page(mail, "shift-report-email", tmp_path)
+    # The PDF attached: the same report, the same bytes as GET /api/v1/shift-report.pdf.
+    [pdf] = [p for p in mail.message.iter_attachments()
+             if p.get_content_type() == "application/pdf"]
+    stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(start // NS))
+    assert sent.startswith(f"<shift-report-{stamp}@")
+    assert pdf.get_filename() == f"shift-report-{stamp}.pdf"
+    assert pdf.get_content() == shift_pdf(*args, start, end, now + H)
+    words = " ".join(" ".join(page.extract_text().split())
+                     for page in PdfReader(io.BytesIO(pdf.get_content())).pages)
+    assert f"Alerts raised: {raised} ({critical} critical, {warning} warning)" in words
+    assert "kazsat-2 41.5" in words
     # A restart or the next shift's first minute: still one message for this shift.
     assert send_shift(*args, end + H) is None
     with services.engine.connect() as conn:
