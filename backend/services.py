@@ -60,10 +60,10 @@ class Services:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
         once-a-second alert tick (stale telemetry, email owed, escalation steps due, flood
         digests), the monthly alarm-health report and the shift report at each shift change
-        (when someone is to get them), the retention
-        job and the compactor (backend/store/compactor.py), run by the one API process that
-        holds them; and in every API process the live stream's watches (states gone stale,
-        what other processes changed). The API starts them, one-off commands do not."""
+        (when someone is to get them), the retention job and the compactor
+        (backend/store/compactor.py), run by the one API process that holds them; and in
+        every API process the live stream's watches (states gone stale, what other
+        processes changed). The API starts them, one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if self.settings.report_email_to:
             work.append(Ticker("alarm-report", self._monthly_report, 60.0, first_s=5.0))
