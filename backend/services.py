@@ -95,7 +95,8 @@ class Services:
 
     def _shift_report(self) -> None:
         """Queue the last ended shift's report once (backend/shift_email.py)."""
-        if send_shift(self.engine, self.store, self.registry, self.settings, time.time_ns()):
+        if send_shift(self.engine, self.store, self.registry, self.mission, self.settings,
+                      time.time_ns()):
             self.sender.wake()
 
     def close(self) -> None:

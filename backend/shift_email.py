@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import db
+from backend.mission import Mission
 from backend.notify import PLOT_MARK
 from backend.series import SeriesRegistry
 from backend.settings import Settings
@@ -39,7 +40,7 @@ def last_shift(settings: Settings, now: int) -> tuple[int, int]:
 
 
 def send_shift(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
-               settings: Settings, now: int) -> str | None:
+               mission: Mission, settings: Settings, now: int) -> str | None:
     """Queue the last ended shift's report unless it is queued already (or nobody is to
     get it); its Message-ID when queued now."""
     if not settings.shift_report_email_to:
@@ -53,7 +54,7 @@ def send_shift(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
     with db.reader(engine).connect() as conn:
         if conn.execute(select(o.id).where(o.message_id == message_id)).first() is not None:
             return None
-    r = report(engine, store, registry, start, end, now)
+    r = report(engine, store, registry, start, end, now, mission=mission)
     png = battery_plot(store, registry, start, end)
     subject, text, body_html = compose(settings, r, start, end)
     try:
@@ -101,6 +102,10 @@ def compose(settings: Settings, r: dict[str, Any], start: int,
     lines += ["", "Eb/N0 per station link (lowest, mean):"]
     lines += [f"  {x['station']} / {x['satellite'] or '-'}: {_num(x['min'], 'dB')}, "
               f"{_num(x['mean'], 'dB')}" for x in r["ebn0_db"]]
+    lines += ["", "Eclipses in this shift and the next:"]
+    lines += [f"  {x['satellite']}: {x['start'][:16]}Z to {x['end'][:16]}Z, "
+              f"{x['minutes']:g} min ({x['shift']} shift)" for x in r["eclipses"]] \
+        or ["  none"]
     url = f"{settings.public_dashboard_url.rstrip('/')}/shift-report?at={r['start']}"
     lines += ["", f"The shift on the dashboard: {url}", ""]
     e = html.escape

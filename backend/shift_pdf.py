@@ -14,6 +14,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import Engine
 
+from backend.mission import Mission
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.shift_plot import battery_plot
@@ -22,9 +23,9 @@ from backend.store.base import TelemetryStore
 
 
 def shift_pdf(engine: Engine, store: TelemetryStore, registry: SeriesRegistry,
-              settings: Settings, start: int, end: int, now: int) -> bytes:
+              mission: Mission, settings: Settings, start: int, end: int, now: int) -> bytes:
     """The PDF of the shift [start, end) (up to `now` if it is not over)."""
-    r = report(engine, store, registry, start, end, now)
+    r = report(engine, store, registry, start, end, now, mission=mission)
     return render(f"Shift report {local_label(settings, start, end)}", r,
                   battery_plot(store, registry, start, end))
 
@@ -66,6 +67,10 @@ def render(title: str, r: dict[str, Any], plot_png: bytes) -> bytes:
     table("Eb/N0 per station link", ["Station", "Satellite", "Lowest (dB)", "Mean (dB)"],
           [[x["station"], x["satellite"] or "-", _num(x["min"]), _num(x["mean"])]
            for x in r["ebn0_db"]])
+    table("Eclipses in this shift and the next",
+          ["Satellite", "Start (UTC)", "End (UTC)", "Minutes", "Shift"],
+          [[x["satellite"], x["start"][:16].replace("T", " "), x["end"][:16].replace("T", " "),
+            f"{x['minutes']:g}", x["shift"]] for x in r["eclipses"]])
     out = io.BytesIO()
     SimpleDocTemplate(out, pagesize=A4, title=title, author="KazSat monitor",
                       invariant=True, leftMargin=18 * mm, rightMargin=18 * mm,

@@ -7,7 +7,9 @@ is asked): a shift runs from one change time to the next (`shift_changes`, local
 - the lowest battery state of charge of each satellite;
 - Eb/N0 on each station's links: the lowest and the mean.
 
-Not yet in it: eclipses and sun outages, manoeuvres, link availability, prime changes,
+- each satellite's eclipses in the shift and the next (from the orbit).
+
+Not yet in it: sun outages, manoeuvres, link availability, prime changes,
 plots, the PDF and the email at each change.
 """
 
@@ -20,10 +22,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from backend import db
+from backend.mission import Mission
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.store.base import NS, TelemetryStore
 from backend.timeutil import format_time
+from orbit.eclipse import eclipse_intervals_ns
 
 MAX_POINTS = 2000  # buckets per series for a shift's figures (their min and mean are exact)
 
@@ -61,7 +65,7 @@ def recent(settings: Settings, now: int, count: int) -> list[dict[str, Any]]:
 
 
 def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, start: int,
-           end: int, now: int) -> dict[str, Any]:
+           end: int, now: int, *, mission: Mission) -> dict[str, Any]:
     """The report of the shift [start, end); a shift not over yet is reported up to now."""
     until = min(end, now)
     a = db.alerts.c
@@ -95,7 +99,22 @@ def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, star
                      **dict(zip(("min", "mean"), _stats(store, info.id, start, until),
                                 strict=True))}
                     for info in registry.select(parameters=["ebn0_db"])],
+        "eclipses": eclipses_around(mission, start, end),
     }
+
+
+def eclipses_around(mission: Mission, start: int, end: int) -> list[dict[str, Any]]:
+    """Each satellite's eclipses overlapping the shift [start, end) and the next one of the
+    same length (predicted from the orbit: the shift after hands over during them), in time
+    order."""
+    after = 2 * end - start
+    out = []
+    for sat_id, sat in mission.satellites.items():
+        for a, b in eclipse_intervals_ns(sat.longitude_deg, start, after):
+            out.append({"satellite": sat_id, "start": format_time(a), "end": format_time(b),
+                        "minutes": round((b - a) / (60 * NS), 1),
+                        "shift": "this" if a < end else "next"})
+    return sorted(out, key=lambda e: (e["start"], e["satellite"]))
 
 
 def _stats(store: TelemetryStore, series_id: int, start: int,

@@ -59,7 +59,7 @@ def main(hours: Annotated[float, typer.Option(help="Simulated hours (the shift).
             for _ in range(builds):
                 c0 = time.perf_counter()
                 r = report(services.engine, services.store, services.registry, start, end,
-                           now)
+                           now, mission=services.mission)
                 c1 = time.perf_counter()
                 png = battery_plot(services.store, services.registry, start, end)
                 c2 = time.perf_counter()

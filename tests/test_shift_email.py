@@ -76,7 +76,8 @@ def test_each_shift_is_mailed_once_and_survives_an_smtp_outage(
     fill(services, start, end)
     now = end + 30 * NS  # 30 s after the shift change: the test clock
     assert last_shift(services.settings, now) == (start, end)
-    args = (services.engine, services.store, services.registry, services.settings)
+    args = (services.engine, services.store, services.registry, services.mission,
+            services.settings)
     sent = send_shift(*args, now)
     assert sent is not None and sent.startswith("<shift-report-")
     assert send_shift(*args, now + 60 * NS) is None  # the next look: queued already
@@ -111,6 +112,7 @@ def test_each_shift_is_mailed_once_and_survives_an_smtp_outage(
                       "AND t >= :s AND t < :e")
     assert lowest == 41.5 and "  kazsat-2: 41.5 %" in body
     assert "/shift-report?at=" in body
+    assert "Eclipses in this shift and the next:\r\n  none" in body  # December: no season
     mail_page(mail, "shift-report-email", tmp_path)
     # The PDF attached: the same report, the same bytes as GET /api/v1/shift-report.pdf.
     [pdf] = [p for p in mail.message.iter_attachments()

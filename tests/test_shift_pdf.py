@@ -37,7 +37,8 @@ def test_the_pdf_holds_the_shifts_figures(services: Services) -> None:
     start, end = shift_of(services.settings, time.time_ns() - 3 * 86400 * NS)
     fill(services, start, end)
     now = end + 3600 * NS
-    args = (services.engine, services.store, services.registry, services.settings)
+    args = (services.engine, services.store, services.registry, services.mission,
+            services.settings)
     pdf = shift_pdf(*args, start, end, now)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "shift-report.pdf").write_bytes(pdf)

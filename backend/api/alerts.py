@@ -184,7 +184,7 @@ def shift_report(services: ServicesDep, _: Reader, at: str | None = None) -> Orj
     now = time.time_ns()
     start, end = _shift(services, at, now)
     return OrjsonResponse(shifts.report(services.engine, services.store, services.registry,
-                                        start, end, now))
+                                        start, end, now, mission=services.mission))
 
 
 @router.get("/shift-report.pdf")
@@ -194,7 +194,7 @@ def shift_report_pdf(services: ServicesDep, _: Reader, at: str | None = None) ->
     start, end = _shift(services, at, now)
     stamp = dt.datetime.fromtimestamp(start // NS, dt.UTC)
     return Response(shift_pdf(services.engine, services.store, services.registry,
-                              services.settings, start, end, now),
+                              services.mission, services.settings, start, end, now),
                     media_type="application/pdf",
                     headers={"Content-Disposition":
                              f'inline; filename="shift-report-{stamp:%Y%m%dT%H%MZ}.pdf"'})

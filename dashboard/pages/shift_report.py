@@ -87,7 +87,11 @@ def body(r: dict) -> list:
             _table("sr-ebn0", "Eb/N0 per station link", ("Station", "Satellite", "Lowest",
                                                          "Mean"),
                    [(x["station"], x["satellite"] or "—", _num(x["min"], "dB"),
-                     _num(x["mean"], "dB")) for x in r["ebn0_db"]])]
+                     _num(x["mean"], "dB")) for x in r["ebn0_db"]]),
+            _table("sr-eclipses", "Eclipses in this shift and the next",
+                   ("Satellite", "Start (UTC)", "End (UTC)", "Minutes", "Shift"),
+                   [(x["satellite"], _t(x["start"]), _t(x["end"]), f"{x['minutes']:g}",
+                     x["shift"]) for x in r["eclipses"]])]
 
 
 def _table(key: str, title: str, head: tuple, rows: list[tuple]) -> html.Div:
