@@ -3,7 +3,8 @@ lowest battery SoC, Eb/N0 per link), its plot and its PDF take to build from the
 
 Loads 12 h of both satellites, both stations and all links at full rate from the simulator
 (limit checks on, so the alerts are the telemetry's own) into the embedded SQLite store in a
-temp folder, then builds the report of that 12 h shift several times.
+temp folder, adds a busy shift's alert log (1,000 alarms), then builds the report of that
+12 h shift several times.
 
     .venv/bin/python benchmarks/reports.py                 # 12 h, 3 builds
     .venv/bin/python benchmarks/reports.py --hours 1       # a quick look
@@ -23,6 +24,7 @@ from typing import Annotated
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from backend import db
 from backend.api.write import ingest_text
 from backend.services import build_services
 from backend.settings import Settings
@@ -54,6 +56,18 @@ def main(hours: Annotated[float, typer.Option(help="Simulated hours (the shift).
                     values += count
             print(f"loaded {hours:g} h of full telemetry: {values:,} field values in "
                   f"{time.perf_counter() - t0:.1f} s")
+            # A busy shift's alert log on top of the telemetry's own: 1,000 alarms, half
+            # cleared, a third acknowledged.
+            with services.engine.begin() as conn:
+                conn.execute(db.alerts.insert(), [
+                    {"kind": "limit", "satellite": "kazsat-3", "station": None,
+                     "parameter": f"twta_{n % 28 + 1}_helix_current",
+                     "severity": "critical" if n % 4 == 0 else "warning", "state": "warning",
+                     "value": 11.0, "limit_text": "x", "raised_t": t, "updated_t": t,
+                     "cleared_t": t + 600 * NS if n % 2 else None,
+                     "acked_t": t + 120 * NS if n % 3 == 0 else None,
+                     "acked_by": "oleg" if n % 3 == 0 else None}
+                    for n, t in enumerate(range(start, end, (end - start) // 1000))])
             now = end + 60 * NS
             took: dict[str, list[float]] = {"report": [], "plot": [], "pdf": []}
             for _ in range(builds):
