@@ -222,6 +222,9 @@ outbox = Table(
     # rendered by the sender before the first attempt and kept so a resend is the same.
     Column("plot_json", Text),
     Column("plot_png", LargeBinary),
+    # A PDF sent with the message (the shift report's), kept so a resend is the same.
+    Column("attachment_name", String(255)),
+    Column("attachment_pdf", LargeBinary),
 )
 Index("outbox_pending", outbox.c.sent_t, outbox.c.next_attempt_t)
 # What reloading the email state reads: an open alert's messages, a rate limit's last one.

@@ -239,7 +239,8 @@ def _where(mission: Mission, facts: AlertFacts) -> str:
 
 def to_mime(row: Row[Any], sender: str, plot_png: bytes | None = None) -> EmailMessage:
     """The MIME message of an outbox row (subject, bodies, Message-ID, Date as stored), with
-    its plot (the row's, or `plot_png` just rendered) as an inline image of the HTML part."""
+    its plot (the row's, or `plot_png` just rendered) as an inline image of the HTML part,
+    and its PDF attachment if it has one."""
     msg = EmailMessage(policy=HEADERS_UNFOLDED)
     msg["From"] = sender
     msg["To"] = ", ".join(split_addresses(row.recipients))
@@ -268,6 +269,9 @@ def to_mime(row: Row[Any], sender: str, plot_png: bytes | None = None) -> EmailM
                               filename="last-hour.png")
     else:
         msg.add_alternative(body_html.replace(PLOT_MARK, ""), subtype="html")
+    if row.attachment_pdf:
+        msg.add_attachment(row.attachment_pdf, maintype="application", subtype="pdf",
+                           filename=row.attachment_name or "report.pdf")
     return msg
 
 

@@ -25,6 +25,7 @@ from backend.outbox import OutboxSender
 from backend.retention import RetentionJob
 from backend.series import SeriesRegistry
 from backend.settings import Settings
+from backend.shift_email import send_shift
 from backend.stale import StaleWatch
 from backend.store.base import TelemetryStore
 from backend.store.compactor import Compactor
@@ -58,13 +59,16 @@ class Services:
     def start_background(self) -> None:
         """The cluster's duties (backend/duties.py): the alert-email sender, the
         once-a-second alert tick (stale telemetry, email owed, escalation steps due, flood
-        digests), the monthly alarm-health report (when someone is to get it), the retention
-        job and the compactor (backend/store/compactor.py), run by the one API process that
-        holds them; and in every API process the live stream's watches (states gone stale,
-        what other processes changed). The API starts them, one-off commands do not."""
+        digests), the monthly alarm-health report and the shift report at each shift change
+        (when someone is to get them), the retention job and the compactor
+        (backend/store/compactor.py), run by the one API process that holds them; and in
+        every API process the live stream's watches (states gone stale, what other
+        processes changed). The API starts them, one-off commands do not."""
         work: list[Duty] = [self.sender, Ticker("alert-tick", self.alerts.tick, 1.0)]
         if self.settings.report_email_to:
             work.append(Ticker("alarm-report", self._monthly_report, 60.0, first_s=5.0))
+        if self.settings.shift_report_email_to:
+            work.append(Ticker("shift-report", self._shift_report, 60.0, first_s=5.0))
         if isinstance(self.store, SqlStore) and self.settings.retention_interval_s > 0:
             work.append(RetentionJob(self.engine, self.settings))
         if isinstance(self.store, SqlStore) and self.settings.compact_interval_s > 0:
@@ -87,6 +91,12 @@ class Services:
     def _monthly_report(self) -> None:
         """Queue last month's alarm-health report once (backend/alarm_report.py)."""
         if send_monthly(self.engine, self.settings, time.time_ns()):
+            self.sender.wake()
+
+    def _shift_report(self) -> None:
+        """Queue the last ended shift's report once (backend/shift_email.py)."""
+        if send_shift(self.engine, self.store, self.registry, self.mission, self.settings,
+                      time.time_ns()):
             self.sender.wake()
 
     def close(self) -> None:

@@ -185,6 +185,9 @@ class Settings(BaseSettings):
     # The monthly alarm-system health report (ISA-18.2 measures), comma-separated; empty:
     # none is sent. It goes once the month is over (backend/alarm_report.py).
     report_email_to: Annotated[list[str], NoDecode] = []
+    # The shift report at each shift change, comma-separated; empty: none is sent
+    # (backend/shift_email.py).
+    shift_report_email_to: Annotated[list[str], NoDecode] = []
     # Shift changes, local times in shift_timezone, comma-separated (the shift report,
     # backend/shift_report.py).
     shift_changes: Annotated[list[str], NoDecode] = ["08:00", "20:00"]
@@ -197,7 +200,8 @@ class Settings(BaseSettings):
     outbox_retry_max_s: float = 60.0  # a waiting message is tried at least once a minute
     outbox_max_attempts: int = 20  # a message the server refuses (5xx) this often: failed
 
-    @field_validator("email_to", "email_to_critical", "report_email_to", "cors_origins",
+    @field_validator("email_to", "email_to_critical", "report_email_to",
+                     "shift_report_email_to", "cors_origins",
                      "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

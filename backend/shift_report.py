@@ -7,7 +7,9 @@ is asked): a shift runs from one change time to the next (`shift_changes`, local
 - the lowest battery state of charge of each satellite;
 - Eb/N0 on each station's links: the lowest and the mean.
 
-Not yet in it: eclipses and sun outages, manoeuvres, link availability, prime changes,
+- each satellite's eclipses in the shift and the next (from the orbit).
+
+Not yet in it: sun outages, manoeuvres, link availability, prime changes,
 plots, the PDF and the email at each change.
 """
 
@@ -20,10 +22,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from backend import db
+from backend.mission import Mission
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.store.base import NS, TelemetryStore
 from backend.timeutil import format_time
+from orbit.eclipse import eclipse_intervals_ns
 
 MAX_POINTS = 2000  # buckets per series for a shift's figures (their min and mean are exact)
 
@@ -31,7 +35,9 @@ MAX_POINTS = 2000  # buckets per series for a shift's figures (their min and mea
 def shift_of(settings: Settings, t: int) -> tuple[int, int]:
     """(start, end) in ns of the shift that `t` falls in."""
     zone = ZoneInfo(settings.shift_timezone)
-    local = dt.datetime.fromtimestamp(t / NS, zone)
+    # Whole seconds, floored: t / NS as a float rounds the last nanosecond of a shift into
+    # the next (changes fall on whole minutes, so seconds lose nothing).
+    local = dt.datetime.fromtimestamp(t // NS, zone)
     changes = sorted(dt.time.fromisoformat(c) for c in settings.shift_changes)
     candidates = []
     for day in (local.date() - dt.timedelta(days=1), local.date(),
@@ -43,8 +49,23 @@ def shift_of(settings: Settings, t: int) -> tuple[int, int]:
     return int(start.timestamp()) * NS, int(end.timestamp()) * NS
 
 
+def recent(settings: Settings, now: int, count: int) -> list[dict[str, Any]]:
+    """The shift in progress and the `count` before it, newest first, each with its bounds
+    in UTC and a label in the shift's local time."""
+    zone = ZoneInfo(settings.shift_timezone)
+    out = []
+    start, end = shift_of(settings, now)
+    for _ in range(count + 1):
+        a, b = (dt.datetime.fromtimestamp(x / NS, zone) for x in (start, end))
+        label = f"{a:%Y-%m-%d %H:%M} to {b:%H:%M}" + (" (in progress)" if end > now else "")
+        out.append({"start": format_time(start), "end": format_time(end), "label": label,
+                    "done": end <= now})
+        start, end = shift_of(settings, start - 1)
+    return out
+
+
 def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, start: int,
-           end: int, now: int) -> dict[str, Any]:
+           end: int, now: int, *, mission: Mission) -> dict[str, Any]:
     """The report of the shift [start, end); a shift not over yet is reported up to now."""
     until = min(end, now)
     a = db.alerts.c
@@ -78,7 +99,22 @@ def report(engine: Engine, store: TelemetryStore, registry: SeriesRegistry, star
                      **dict(zip(("min", "mean"), _stats(store, info.id, start, until),
                                 strict=True))}
                     for info in registry.select(parameters=["ebn0_db"])],
+        "eclipses": eclipses_around(mission, start, end),
     }
+
+
+def eclipses_around(mission: Mission, start: int, end: int) -> list[dict[str, Any]]:
+    """Each satellite's eclipses overlapping the shift [start, end) and the next one of the
+    same length (predicted from the orbit: the shift after hands over during them), in time
+    order."""
+    after = 2 * end - start
+    out = []
+    for sat_id, sat in mission.satellites.items():
+        for a, b in eclipse_intervals_ns(sat.longitude_deg, start, after):
+            out.append({"satellite": sat_id, "start": format_time(a), "end": format_time(b),
+                        "minutes": round((b - a) / (60 * NS), 1),
+                        "shift": "this" if a < end else "next"})
+    return sorted(out, key=lambda e: (e["start"], e["satellite"]))
 
 
 def _stats(store: TelemetryStore, series_id: int, start: int,
@@ -102,3 +138,19 @@ def _label(r: Any) -> str:
     where = "/".join(x for x in (r.station, r.satellite) if x)
     what = r.parameter or ("telemetry" if r.kind == "stale" else r.kind)
     return f"{where} {what}".strip()
+
+
+def local_label(settings: Settings, start: int, end: int) -> str:
+    """'2026-12-07 20:00 to 08:00 (Asia/Almaty)'."""
+    zone = ZoneInfo(settings.shift_timezone)
+    a, b = (dt.datetime.fromtimestamp(x // NS, zone) for x in (start, end))
+    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M} ({settings.shift_timezone})"
+
+
+def compose_summary(r: dict[str, Any]) -> list[str]:
+    """The alert counts of a report, a line each (the email's and the PDF's)."""
+    a = r["alerts"]
+    return [f"Alerts raised:     {a['raised']} ({a['raised_critical']} critical, "
+            f"{a['raised_warning']} warning)",
+            f"Acknowledged:      {len(a['acknowledged'])}",
+            f"Still open at end: {len(a['open'])}"]

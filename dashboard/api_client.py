@@ -246,6 +246,16 @@ def alarm_health(month: str) -> dict:
     return dict(request("GET", "/api/v1/alarm-health", params={"month": month}))
 
 
+def shifts() -> dict:
+    """The shift in progress and the two weeks of shifts before it, newest first."""
+    return dict(request("GET", "/api/v1/shift-report/shifts"))
+
+
+def shift_report(at: str) -> dict:
+    """The report of the shift that `at` (RFC 3339) falls in."""
+    return dict(request("GET", "/api/v1/shift-report", params={"at": at}))
+
+
 def send_test_page(severity: str, entity: str | None) -> dict:
     """Page every tier of the ladder for (severity, entity) with a test message."""
     if severity not in ("warning", "critical"):

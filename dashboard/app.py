@@ -31,7 +31,7 @@ def nav_links(mission: dict | None) -> list[tuple[str, str]]:
         links += [(s["name"], f"/satellite/{sid}") for sid, s in mission["satellites"].items()]
         links += [(s["name"], f"/station/{sid}") for sid, s in mission["stations"].items()]
     return [*links, ("Alerts", "/alerts"), ("Replay", "/replay"),
-            ("Alarm health", "/alarm-health")]
+            ("Alarm health", "/alarm-health"), ("Shift report", "/shift-report")]
 
 
 def shell() -> html.Div:
@@ -74,6 +74,7 @@ def create_app() -> Dash:
         overview,
         replay,
         satellite,
+        shift_report,
         station,
     )
 

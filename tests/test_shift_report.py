@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
@@ -19,6 +20,7 @@ from backend.services import Services, build_services
 from backend.settings import Settings
 from backend.shift_report import report, shift_of
 from backend.store.base import NS
+from orbit.eclipse import illumination
 
 
 def utc(*args: int) -> int:
@@ -30,6 +32,8 @@ def test_shifts_change_at_local_times_in_almaty() -> None:
     assert shift_of(s, utc(2026, 11, 20, 10, 0)) == (utc(2026, 11, 20, 3), utc(2026, 11, 20, 15))
     assert shift_of(s, utc(2026, 11, 20, 20, 0)) == (utc(2026, 11, 20, 15), utc(2026, 11, 21, 3))
     assert shift_of(s, utc(2026, 11, 20, 2, 59)) == (utc(2026, 11, 19, 15), utc(2026, 11, 20, 3))
+    # The last nanosecond of a shift is in it (a float would round it into the next).
+    assert shift_of(s, utc(2026, 11, 20, 3) - 1) == (utc(2026, 11, 19, 15), utc(2026, 11, 20, 3))
     three = Settings(_env_file=None, shift_changes="07:00, 15:00, 23:00")
     assert shift_of(three, utc(2026, 11, 20, 12)) == (utc(2026, 11, 20, 10), utc(2026, 11, 20, 18))
     with pytest.raises(ValueError, match="'7am' is not a time like 08:00"):
@@ -80,7 +84,8 @@ def test_a_past_shift_reports_what_the_raw_log_says(services: Services) -> None:
              "limit_text": "critical high 103 V", "raised_t": raised, "updated_t": raised,
              "cleared_t": cleared, "acked_t": acked, "acked_by": by}
             for sev, raised, cleared, acked, by in log])
-    got = report(services.engine, services.store, services.registry, start, end, now)
+    got = report(services.engine, services.store, services.registry, start, end, now,
+                 mission=services.mission)
 
     def sql(query: str) -> list[tuple]:
         with services.engine.connect() as conn:
@@ -120,4 +125,26 @@ def test_a_past_shift_reports_what_the_raw_log_says(services: Services) -> None:
     assert {(r["station"], r["satellite"]) for r in got["ebn0_db"] if r["min"] is not None} \
            == {("akkol", "kazsat-2"), ("kokterek", "kazsat-3")}
     # The same shift asked again: the same report.
-    assert report(services.engine, services.store, services.registry, start, end, now) == got
+    assert report(services.engine, services.store, services.registry, start, end, now,
+                  mission=services.mission) == got
+
+
+def test_eclipses_in_the_shift_and_the_next_are_the_orbits(services: Services) -> None:
+    # The night of the March equinox: each satellite's eclipse falls near its local
+    # midnight, in the 20:00-08:00 Almaty shift; the day shift after it has none.
+    start, end = shift_of(services.settings, utc(2026, 3, 20, 18))
+    assert (start, end) == (utc(2026, 3, 20, 15), utc(2026, 3, 21, 3))
+    got = report(services.engine, services.store, services.registry, start, end,
+                 end + NS, mission=services.mission)["eclipses"]
+    assert sorted(e["satellite"] for e in got) == sorted(services.mission.satellites)
+    for e in got:
+        lon = services.mission.satellites[e["satellite"]].longitude_deg
+        a, b = (int(dt.datetime.fromisoformat(e[k]).timestamp() * 1000) * 1_000_000
+                for k in ("start", "end"))
+        assert e["shift"] == "this" and start <= a < b <= end
+        # In shadow in the middle, in full sun a minute either side (the orbit, asked
+        # directly), and as long as an equinox eclipse at GEO is (about 70 minutes).
+        inside, before, after = illumination(lon, np.array([(a + b) // 2, a - 60 * NS,
+                                                            b + 60 * NS]))
+        assert inside < 1.0 and before == after == 1.0
+        assert 60 < e["minutes"] < 75

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend import audit, overrides
@@ -19,6 +19,7 @@ from backend.api.deps import Entity, OrjsonResponse, Reader, ServicesDep, reques
 from backend.escalation import NoLadder
 from backend.mission import Band, Limits, Parameter
 from backend.services import Services
+from backend.shift_pdf import shift_pdf
 from backend.store.base import NS
 from backend.tokens import Principal
 
@@ -168,19 +169,44 @@ def alarm_health(services: ServicesDep, _: Reader,
                                                 time.time_ns()))
 
 
+def _shift(services: Services, at: str | None, now: int) -> tuple[int, int]:
+    """The shift `at` (RFC 3339) falls in; by default the last one that ended."""
+    if at is not None:
+        return shifts.shift_of(services.settings, request_time(at, "at"))
+    current, _end = shifts.shift_of(services.settings, now)
+    return shifts.shift_of(services.settings, current - 1)
+
+
 @router.get("/shift-report")
 def shift_report(services: ServicesDep, _: Reader, at: str | None = None) -> OrjsonResponse:
     """The report of the shift that `at` (RFC 3339) falls in; by default the last shift
     that ended. Shift changes: KAZSAT_SHIFT_CHANGES in KAZSAT_SHIFT_TIMEZONE."""
     now = time.time_ns()
-    s = services.settings
-    if at is not None:
-        start, end = shifts.shift_of(s, request_time(at, "at"))
-    else:
-        current, _end = shifts.shift_of(s, now)
-        start, end = shifts.shift_of(s, current - 1)
+    start, end = _shift(services, at, now)
     return OrjsonResponse(shifts.report(services.engine, services.store, services.registry,
-                                        start, end, now))
+                                        start, end, now, mission=services.mission))
+
+
+@router.get("/shift-report.pdf")
+def shift_report_pdf(services: ServicesDep, _: Reader, at: str | None = None) -> Response:
+    """The same report as a PDF (A4, with the battery plot)."""
+    now = time.time_ns()
+    start, end = _shift(services, at, now)
+    stamp = dt.datetime.fromtimestamp(start // NS, dt.UTC)
+    return Response(shift_pdf(services.engine, services.store, services.registry,
+                              services.mission, services.settings, start, end, now),
+                    media_type="application/pdf",
+                    headers={"Content-Disposition":
+                             f'inline; filename="shift-report-{stamp:%Y%m%dT%H%MZ}.pdf"'})
+
+
+@router.get("/shift-report/shifts")
+def shift_list(services: ServicesDep, _: Reader,
+               count: int = Query(14, ge=1, le=200)) -> OrjsonResponse:
+    """The shift in progress and the `count` shifts before it, newest first, with labels in
+    the shift time zone."""
+    return OrjsonResponse({"timezone": services.settings.shift_timezone,
+                           "shifts": shifts.recent(services.settings, time.time_ns(), count)})
 
 
 @router.get("/audit")
