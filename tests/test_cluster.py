@@ -306,7 +306,7 @@ def test_losing_the_akkol_site_loses_nothing_and_kokterek_carries_on(
     check_samples(two, "kokterek", writers)
     check_state_at(two, "kokterek", made)
     check_email(two, "kokterek", smtp)
-    assert any("tank_pressure" in m.subject for m in smtp.messages())
+    assert any("Tank pressure" in m.subject for m in smtp.messages())  # the breach, by label
     with two.client("kokterek") as c:
         cluster = wait_for("the monitor to report the failover", lambda: (
             lambda s: s if s["last_failover"] and s["primary"] == "kokterek" else None)(
