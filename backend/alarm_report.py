@@ -12,7 +12,6 @@ every message (at least once, a repeat with the same Message-ID).
 from __future__ import annotations
 
 import datetime as dt
-import html
 import io
 import logging
 from email.utils import parseaddr
@@ -25,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import db
 from backend.alarm_health import measures
-from backend.notify import PLOT_MARK
+from backend.notify import report_html
 from backend.settings import Settings
 from backend.store.base import NS
 
@@ -96,14 +95,7 @@ def compose(settings: Settings, month: str, m: dict[str, Any]) -> tuple[str, str
                   for s in m["stale"]]
     url = f"{settings.public_dashboard_url.rstrip('/')}/alarm-health?month={month}"
     lines += ["", f"The month on the dashboard: {url}", ""]
-    e = html.escape
-    body_html = ("<html><body style='font-family:sans-serif'>"
-                 f"<h2>{e(subject)}</h2>{PLOT_MARK}"
-                 + "".join(f"<pre style='margin:0'>{e(line)}</pre>" if line.startswith("  ")
-                           else f"<p style='margin:4px 0'>{e(line)}</p>"
-                           for line in lines if line)
-                 + "</body></html>")
-    return subject, "\n".join(lines), body_html
+    return subject, "\n".join(lines), report_html(subject, lines)
 
 
 def plot(m: dict[str, Any]) -> bytes:

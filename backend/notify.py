@@ -298,3 +298,15 @@ class Throttle:
             return False, 0
         self.last[key] = t
         return True, self.suppressed.pop(key, 0)
+
+
+def report_html(subject: str, lines: list[str]) -> str:
+    """A report email's HTML from its plain-text lines: indented lines as preformatted rows,
+    the others as paragraphs, the plot (PLOT_MARK) under the heading."""
+    e = html.escape
+    return ("<html><body style='font-family:sans-serif'>"
+            f"<h2>{e(subject)}</h2>{PLOT_MARK}"
+            + "".join(f"<pre style='margin:0'>{e(line)}</pre>" if line.startswith("  ")
+                      else f"<p style='margin:4px 0'>{e(line)}</p>"
+                      for line in lines if line)
+            + "</body></html>")

@@ -12,7 +12,6 @@ ended is sent: after a long outage the shifts missed are on the page, not in the
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 from email.utils import parseaddr
 from typing import Any
@@ -22,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import db
 from backend.mission import Mission
-from backend.notify import PLOT_MARK
+from backend.notify import report_html
 from backend.series import SeriesRegistry
 from backend.settings import Settings
 from backend.shift_pdf import render
@@ -108,11 +107,4 @@ def compose(settings: Settings, r: dict[str, Any], start: int,
         or ["  none"]
     url = f"{settings.public_dashboard_url.rstrip('/')}/shift-report?at={r['start']}"
     lines += ["", f"The shift on the dashboard: {url}", ""]
-    e = html.escape
-    body_html = ("<html><body style='font-family:sans-serif'>"
-                 f"<h2>{e(subject)}</h2>{PLOT_MARK}"
-                 + "".join(f"<pre style='margin:0'>{e(line)}</pre>" if line.startswith("  ")
-                           else f"<p style='margin:4px 0'>{e(line)}</p>"
-                           for line in lines if line)
-                 + "</body></html>")
-    return subject, "\n".join(lines), body_html
+    return subject, "\n".join(lines), report_html(subject, lines)
