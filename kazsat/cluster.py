@@ -165,11 +165,11 @@ class Cluster:
     # ---- starting ------------------------------------------------------------------------
 
     def _spawn(self, site: str, part: str, args: list[str],
-               env: dict[str, str] | None = None) -> int:
+               env: dict[str, str] | None = None, cwd: Path = ROOT) -> int:
         path = self.log_path(site, part)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as log:
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                                     env=env or os.environ.copy(), start_new_session=True)
         self.pids.setdefault(site, {})[part] = proc.pid
         self.save()
@@ -260,7 +260,9 @@ postgresql:
             for path in [node, *node.rglob("*")]:
                 shutil.chown(path, "postgres", "postgres")
             args = [tool("runuser"), "-u", "postgres", "--", *args]
-        self._spawn(site, "patroni", args)
+        # Run from the node's own folder: as root, Patroni and PostgreSQL run as `postgres`,
+        # who may not enter the project's folder (a clone under a private temporary folder).
+        self._spawn(site, "patroni", args, cwd=node)
 
     def app_env(self, site: str, tokens: dict[str, str]) -> dict[str, str]:
         p = self.ports[site]
